@@ -2,5 +2,7 @@
 //! run their clients' servers declaratively on KubeVirt.
 
 pub mod api;
+pub mod controllers;
 pub mod controlplane;
 pub mod crdgen;
+pub mod kubevirt;

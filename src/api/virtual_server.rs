@@ -22,6 +22,7 @@ use super::schema;
     category = "partnercloud",
     derive = "PartialEq",
     doc = "A client's virtual server: size, disks, system disk source, power state and network exposure.",
+    validation = Rule::new("size(self.metadata.name) <= 40").message("metadata.name of a VirtualServer must be at most 40 characters (it names the server's disks and services)"),
     printcolumn(name = "Cores", type_ = "integer", json_path = ".spec.cores"),
     printcolumn(name = "Memory", type_ = "string", json_path = ".spec.memory"),
     printcolumn(name = "Power", type_ = "string", json_path = ".spec.powerState"),

@@ -1,0 +1,82 @@
+//! Apply: server-side apply every built child, then sweep the children
+//! this pass no longer wants. Returns the applied objects (they carry the
+//! freshest status) so the status step sees what was just written.
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::Api;
+use kube::{Client, ResourceExt};
+
+use super::build::Children;
+use super::fetch::Observed;
+use crate::api::VirtualServer;
+use crate::controllers::apply::{ApplyError, apply, names, sweep};
+use crate::controllers::labels;
+use crate::kubevirt::{DataVolume, VirtualMachine, VirtualMachineSnapshot};
+
+pub async fn apply_children(
+    client: &Client,
+    server: &VirtualServer,
+    children: Children,
+    observed: &mut Observed,
+) -> Result<(), ApplyError> {
+    let ns = server.namespace().unwrap_or_default();
+    let uid = server.uid().unwrap_or_default();
+    let selector = labels::server_selector(&server.name_any());
+    // No `..`: a new child kind must be applied (and swept) here.
+    let Children {
+        vm,
+        disks,
+        iso,
+        clone_snapshot,
+        services,
+        network_policies,
+    } = children;
+
+    let snapshots: Api<VirtualMachineSnapshot> = Api::namespaced(client.clone(), &ns);
+    if let Some(snapshot) = &clone_snapshot {
+        apply(&snapshots, snapshot).await?;
+    }
+
+    let data_volumes: Api<DataVolume> = Api::namespaced(client.clone(), &ns);
+    let all_disks: Vec<DataVolume> = disks.into_iter().chain(iso).collect();
+    for dv in &all_disks {
+        let applied = apply(&data_volumes, dv).await?;
+        replace(&mut observed.data_volumes, applied);
+    }
+
+    let vms: Api<VirtualMachine> = Api::namespaced(client.clone(), &ns);
+    if let Some(vm) = &vm {
+        observed.vm = Some(apply(&vms, vm).await?);
+    }
+
+    let service_api: Api<Service> = Api::namespaced(client.clone(), &ns);
+    for service in &services {
+        let applied = apply(&service_api, service).await?;
+        replace(&mut observed.services, applied);
+    }
+    let policy_api: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    for policy in &network_policies {
+        apply(&policy_api, policy).await?;
+    }
+
+    // The sweep only ever deletes children owned by this server: retained
+    // disks (no owner) and the VM (swept only by GC) are never touched here.
+    let removed_disks = sweep(&data_volumes, &selector, &uid, &names(&all_disks)).await?;
+    observed
+        .data_volumes
+        .retain(|d| !removed_disks.contains(&d.name_any()));
+    let removed_services = sweep(&service_api, &selector, &uid, &names(&services)).await?;
+    observed
+        .services
+        .retain(|s| !removed_services.contains(&s.name_any()));
+    sweep(&policy_api, &selector, &uid, &names(&network_policies)).await?;
+    sweep(&snapshots, &selector, &uid, &names(&clone_snapshot)).await?;
+    Ok(())
+}
+
+fn replace<K: ResourceExt>(list: &mut Vec<K>, fresh: K) {
+    let name = fresh.name_any();
+    list.retain(|k| k.name_any() != name);
+    list.push(fresh);
+}

@@ -1,0 +1,226 @@
+//! The VirtualServer controller: fetch → validate → build → apply → status.
+//!
+//! No finalizer: every child is removed by garbage collection through its
+//! owner reference, except disks under `deletionPolicy: Retain`, which carry
+//! no owner reference at all. Deleting a server therefore never waits on a
+//! stuck child.
+
+pub mod apply;
+pub mod build;
+pub mod fetch;
+pub mod plan;
+pub mod status;
+pub mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+
+use self::plan::{Blocked, reason};
+use self::status::StatusInput;
+use super::context::Context;
+use super::labels;
+use super::reporter;
+use crate::api::{ServerTemplate, VirtualServer};
+use crate::controllers::apply::ApplyError;
+use crate::controllers::ownership::OwnershipError;
+use crate::kubevirt::{DataVolume, VirtualMachine, VirtualMachineInstance, VirtualMachineSnapshot};
+
+/// One variant per pipeline stage; the names become event reasons.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Fetch(#[from] fetch::FetchError),
+    #[error("building children: {0}")]
+    Build(#[from] OwnershipError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error("writing status: {0}")]
+    Status(#[source] kube::Error),
+}
+
+impl Error {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Fetch(_) => "FetchFailed",
+            Self::Build(_) => "BuildFailed",
+            Self::Apply(_) => "ApplyFailed",
+            Self::Status(_) => "StatusFailed",
+        }
+    }
+}
+
+/// Maps a labelled child back to its server.
+fn by_server_label<K: Resource<DynamicType = ()>>(child: K) -> Option<ObjectRef<VirtualServer>> {
+    let name = child.meta().labels.as_ref()?.get(labels::SERVER)?.clone();
+    Some(ObjectRef::new(&name).within(child.meta().namespace.as_deref()?))
+}
+
+/// Runs the controller until the watch streams end.
+pub async fn run(ctx: Arc<Context>) {
+    let client = ctx.client.clone();
+    let managed = watcher::Config::default().labels(&labels::managed_selector());
+    let servers = Api::<VirtualServer>::all(client.clone());
+    let controller = Controller::new(servers, watcher::Config::default());
+    let store = controller.store();
+    controller
+        .with_config(ControllerConfig::default().concurrency(ctx.settings.concurrency))
+        .watches(
+            Api::<VirtualMachine>::all(client.clone()),
+            managed.clone(),
+            by_server_label,
+        )
+        .watches(
+            Api::<VirtualMachineInstance>::all(client.clone()),
+            managed.clone(),
+            by_server_label,
+        )
+        .watches(
+            Api::<DataVolume>::all(client.clone()),
+            managed.clone(),
+            by_server_label,
+        )
+        .watches(
+            Api::<Service>::all(client.clone()),
+            managed.clone(),
+            by_server_label,
+        )
+        .watches(
+            Api::<NetworkPolicy>::all(client.clone()),
+            managed.clone(),
+            by_server_label,
+        )
+        .watches(
+            Api::<VirtualMachineSnapshot>::all(client.clone()),
+            managed,
+            by_server_label,
+        )
+        // A template becoming ready (or going away) concerns the servers
+        // that deploy from it.
+        .watches(
+            Api::<ServerTemplate>::all(client.clone()),
+            watcher::Config::default(),
+            move |template| {
+                let (tns, tname) = (
+                    template.namespace().unwrap_or_default(),
+                    template.name_any(),
+                );
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|s| {
+                        s.spec.source.template.as_ref().is_some_and(|t| {
+                            t.name == tname
+                                && t.namespace
+                                    .clone()
+                                    .unwrap_or_else(|| s.namespace().unwrap_or_default())
+                                    == tns
+                        })
+                    })
+                    .map(|s| ObjectRef::from_obj(&*s))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "virtual server controller event");
+            }
+        })
+        .await;
+}
+
+async fn reconcile(server: Arc<VirtualServer>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if server.metadata.deletion_timestamp.is_some() {
+        // Garbage collection removes the children; nothing to wait for.
+        return Ok(Action::await_change());
+    }
+    let mut observed = fetch::observe(&ctx.client, &server).await?;
+    let power = server.spec.power_state;
+    let mut decision = validate::plan(&server, &observed);
+    if let Ok(plan) = &decision {
+        let children = build::build(&server, plan, power)?;
+        if let Err(error) =
+            apply::apply_children(&ctx.client, &server, children, &mut observed).await
+        {
+            match quota_refusal(&error) {
+                Some(blocked) => decision = Err(blocked),
+                None => return Err(error.into()),
+            }
+        }
+    }
+    let now = ctx.now();
+    let new_status = status::compute(
+        &server,
+        &StatusInput {
+            observed: &observed,
+            plan: decision.as_ref(),
+            power,
+            import_retry_limit: ctx.settings.import_retry_limit,
+            now: &now,
+        },
+    );
+    if status::changed(server.status.as_ref(), &new_status) {
+        let api = Api::<VirtualServer>::namespaced(
+            ctx.client.clone(),
+            &server.namespace().unwrap_or_default(),
+        );
+        let patch = serde_json::json!({ "status": new_status });
+        api.patch_status(
+            &server.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(Error::Status)?;
+    }
+    let ready = new_status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    Ok(if ready {
+        Action::requeue(ctx.settings.resync)
+    } else {
+        Action::requeue(ctx.settings.requeue_waiting)
+    })
+}
+
+/// A namespace ResourceQuota refusing a child becomes `QuotaExceeded` with
+/// the API server's own words (requested, used, limited).
+fn quota_refusal(error: &ApplyError) -> Option<Blocked> {
+    let status = error.api_status()?;
+    (status.code == 403 && status.message.contains("exceeded quota"))
+        .then(|| Blocked::new(reason::QUOTA_EXCEEDED, status.message.clone()))
+}
+
+fn error_policy(server: Arc<VirtualServer>, error: &Error, ctx: Arc<Context>) -> Action {
+    let recorder = ctx.recorder.clone();
+    let reason = error.reason();
+    let note = reporter::chain(error);
+    let server = server.clone();
+    tokio::spawn(async move {
+        reporter::report_failure(&recorder, &*server, reason, &StringError(note)).await;
+    });
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// An already-rendered error chain, for the reporter.
+#[derive(Debug)]
+struct StringError(String);
+
+impl std::fmt::Display for StringError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StringError {}

@@ -1,0 +1,379 @@
+//! Validate what admission could not: references to other objects and
+//! their state. Produces the [`Plan`] the builders work from, or the reason
+//! the server is [`Blocked`].
+
+use kube::ResourceExt;
+use kube::core::{Selector, SelectorExt};
+
+use super::build::names;
+use super::fetch::Observed;
+use super::plan::{Blocked, CloneSnapshot, DiskContent, Plan, PlannedDisk, reason};
+use crate::api::conditions;
+use crate::api::quantity::{Bytes, parse_bytes};
+use crate::api::server_template::SharingScope;
+use crate::api::{ServerTemplate, VirtualServer};
+use crate::controllers::labels;
+use crate::kubevirt::VirtualMachineSnapshotContent;
+
+pub fn plan(server: &VirtualServer, observed: &Observed) -> Result<Plan, Blocked> {
+    let name = server.name_any();
+    let ns = server.namespace().unwrap_or_default();
+    let source = &server.spec.source;
+
+    // A disk that exists keeps the source it was created with, so a
+    // deployed server never depends on its template, clone source or backup
+    // again.
+    let existing = |disk: &str| {
+        observed
+            .data_volume(&names::disk(&name, disk))
+            .map(|dv| DiskContent::Existing(Box::new(dv.spec.clone())))
+    };
+    let all_disks_exist = server
+        .spec
+        .disks
+        .iter()
+        .all(|d| existing(&d.name).is_some());
+
+    // Once deployed, a server no longer needs its template: a template
+    // that went away (or stopped being shared) blocks only new disks.
+    let template = match &source.template {
+        Some(reference) => match usable_template(
+            server,
+            observed,
+            reference.namespace.as_deref().unwrap_or(&ns),
+            &reference.name,
+        ) {
+            Ok(t) => Some(t),
+            Err(blocked) if !all_disks_exist => return Err(blocked),
+            Err(_) => None,
+        },
+        None => None,
+    };
+
+    let (cores, memory_bytes) = size(server, template, observed)?;
+    if let Some(t) = template {
+        check_minimums(t, cores, memory_bytes, server)?;
+    }
+
+    let snapshot_volumes = restore_volumes(server, observed, all_disks_exist)?;
+    let mut disks = Vec::new();
+    for (index, disk) in server.spec.disks.iter().enumerate() {
+        let bytes = parse_bytes(&disk.size.0).map_err(|e| {
+            Blocked::new(
+                reason::INVALID_SPEC,
+                format!("spec.disks[{index}].size: {e}"),
+            )
+        })?;
+        let system = index == 0;
+        let content = match existing(&disk.name) {
+            Some(existing) => Some(existing),
+            None if system => system_content(server, template, snapshot_volumes.as_ref(), &ns),
+            None => match &snapshot_volumes {
+                Some(Restore::Ready(content)) => {
+                    Some(volume_for(content, &disk.name, None, &ns).unwrap_or(DiskContent::Blank))
+                }
+                Some(Restore::Waiting) => None,
+                None => Some(DiskContent::Blank),
+            },
+        };
+        disks.push(PlannedDisk {
+            spec: disk.clone(),
+            bytes,
+            system,
+            content,
+        });
+    }
+
+    let needs_snapshot = source.clone.is_some() && !disks_done(server, observed);
+    let clone_snapshot = match &source.clone {
+        Some(c) if needs_snapshot => Some(CloneSnapshot {
+            source_vm: names::vm(&c.server),
+        }),
+        _ => None,
+    };
+
+    Ok(Plan {
+        cores,
+        memory_bytes,
+        disks,
+        iso_url: source
+            .iso
+            .as_ref()
+            .filter(|iso| !iso.eject)
+            .map(|iso| iso.url.clone()),
+        clone_snapshot,
+        template: source.template.as_ref().map(|t| t.name.clone()),
+        partner: observed.namespace_labels.get(labels::PARTNER).cloned(),
+        client: observed.namespace_labels.get(labels::CLIENT).cloned(),
+    })
+}
+
+/// Whether every disk's DataVolume exists and has finished.
+fn disks_done(server: &VirtualServer, observed: &Observed) -> bool {
+    let name = server.name_any();
+    server.spec.disks.iter().all(|d| {
+        observed
+            .data_volume(&names::disk(&name, &d.name))
+            .and_then(|dv| dv.status.as_ref())
+            .is_some_and(|s| s.phase.as_deref() == Some("Succeeded"))
+    })
+}
+
+fn usable_template<'a>(
+    server: &VirtualServer,
+    observed: &'a Observed,
+    template_ns: &str,
+    template_name: &str,
+) -> Result<&'a ServerTemplate, Blocked> {
+    let Some(template) = observed.template.as_ref() else {
+        return Err(Blocked::new(
+            reason::TEMPLATE_NOT_FOUND,
+            format!("ServerTemplate {template_ns}/{template_name} does not exist"),
+        ));
+    };
+    let server_ns = server.namespace().unwrap_or_default();
+    let shared = template_ns == server_ns
+        || match template.spec.sharing.scope {
+            SharingScope::Namespace => false,
+            SharingScope::All => true,
+            SharingScope::Selector => template
+                .spec
+                .sharing
+                .namespace_selector
+                .clone()
+                .and_then(|s| Selector::try_from(s).ok())
+                .is_some_and(|s| s.matches(&observed.namespace_labels)),
+        };
+    if !shared {
+        return Err(Blocked::new(
+            reason::TEMPLATE_NOT_SHARED,
+            format!(
+                "ServerTemplate {template_ns}/{template_name} is not shared with namespace {server_ns} (see its spec.sharing)"
+            ),
+        ));
+    }
+    let ready = template
+        .status
+        .as_ref()
+        .is_some_and(|s| conditions::is_true(&s.conditions, conditions::READY));
+    if !ready {
+        let why = template
+            .status
+            .as_ref()
+            .and_then(|s| conditions::find(&s.conditions, conditions::READY))
+            .map(|c| format!("{}: {}", c.reason, c.message))
+            .unwrap_or_else(|| "not reconciled yet".into());
+        return Err(Blocked::new(
+            reason::TEMPLATE_NOT_READY,
+            format!("ServerTemplate {template_ns}/{template_name} is not ready ({why})"),
+        ));
+    }
+    Ok(template)
+}
+
+/// Effective cores and memory: the spec's, else the template's defaults,
+/// else what the running VM already has (a template deleted after deploy).
+fn size(
+    server: &VirtualServer,
+    template: Option<&ServerTemplate>,
+    observed: &Observed,
+) -> Result<(u32, u64), Blocked> {
+    let defaults = template
+        .and_then(|t| t.spec.defaults.clone())
+        .unwrap_or_default();
+    let vm_domain = observed.vm.as_ref().map(|vm| &vm.spec.template.spec.domain);
+    let cores = server
+        .spec
+        .cores
+        .or(defaults.cores)
+        .or_else(|| vm_domain.and_then(|d| d.cpu.as_ref()).and_then(|c| c.cores))
+        .ok_or_else(|| {
+            Blocked::new(
+                reason::INVALID_SPEC,
+                "spec.cores is not set and the template has no defaults.cores",
+            )
+        })?;
+    let memory_text = server
+        .spec
+        .memory
+        .as_ref()
+        .map(|m| m.0.clone())
+        .or(defaults.memory.map(|m| m.0))
+        .or_else(|| {
+            vm_domain
+                .and_then(|d| d.memory.as_ref())
+                .and_then(|m| m.guest.clone())
+        })
+        .ok_or_else(|| {
+            Blocked::new(
+                reason::INVALID_SPEC,
+                "spec.memory is not set and the template has no defaults.memory",
+            )
+        })?;
+    let memory = parse_bytes(&memory_text)
+        .map_err(|e| Blocked::new(reason::INVALID_SPEC, format!("memory: {e}")))?;
+    Ok((cores, memory))
+}
+
+fn check_minimums(
+    template: &ServerTemplate,
+    cores: u32,
+    memory: u64,
+    server: &VirtualServer,
+) -> Result<(), Blocked> {
+    let name = template.name_any();
+    let below = |what: String| {
+        Err(Blocked::new(
+            reason::BELOW_TEMPLATE_MINIMUM,
+            format!("{what} (template {name})"),
+        ))
+    };
+    if let Some(min) = template.spec.minimums.as_ref() {
+        if let Some(min_cores) = min.cores.filter(|m| cores < *m) {
+            return below(format!("cores {cores} is below the minimum {min_cores}"));
+        }
+        if let Some(min_memory) = min
+            .memory
+            .as_ref()
+            .and_then(|m| parse_bytes(&m.0).ok())
+            .filter(|m| memory < *m)
+        {
+            return below(format!(
+                "memory {} is below the minimum {}",
+                Bytes(memory),
+                Bytes(min_memory)
+            ));
+        }
+    }
+    let golden = parse_bytes(&template.spec.disk_size.0).unwrap_or(0);
+    let system = server
+        .spec
+        .disks
+        .first()
+        .and_then(|d| parse_bytes(&d.size.0).ok())
+        .unwrap_or(0);
+    if system < golden {
+        return below(format!(
+            "system disk {} is smaller than the template's disk {}",
+            Bytes(system),
+            Bytes(golden)
+        ));
+    }
+    Ok(())
+}
+
+/// The state of the snapshot disks are restored from.
+enum Restore {
+    Ready(Box<VirtualMachineSnapshotContent>),
+    Waiting,
+}
+
+fn restore_volumes(
+    server: &VirtualServer,
+    observed: &Observed,
+    all_disks_exist: bool,
+) -> Result<Option<Restore>, Blocked> {
+    let source = &server.spec.source;
+    if all_disks_exist || (source.clone.is_none() && source.backup.is_none()) {
+        return Ok(None);
+    }
+    if let Some(c) = &source.clone
+        && observed.clone_source.is_none()
+    {
+        return Err(Blocked::new(
+            reason::CLONE_SOURCE_NOT_FOUND,
+            format!(
+                "VirtualServer {} to copy does not exist in this namespace",
+                c.server
+            ),
+        ));
+    }
+    let Some(snapshot) = observed.snapshot.as_ref() else {
+        return match &source.backup {
+            Some(b) => Err(Blocked::new(
+                reason::BACKUP_NOT_FOUND,
+                format!(
+                    "backup snapshot {} does not exist in this namespace",
+                    b.snapshot
+                ),
+            )),
+            None => Ok(Some(Restore::Waiting)),
+        };
+    };
+    let status = snapshot.status.clone().unwrap_or_default();
+    if status.phase.as_deref() == Some("Failed") {
+        let message = status
+            .error
+            .and_then(|e| e.message)
+            .unwrap_or_else(|| "snapshot failed".into());
+        return Err(Blocked::new(
+            reason::SNAPSHOT_FAILED,
+            format!("snapshot {}: {message}", snapshot.name_any()),
+        ));
+    }
+    match (&observed.snapshot_content, status.ready_to_use) {
+        (Some(content), Some(true)) => Ok(Some(Restore::Ready(Box::new(content.clone())))),
+        _ => Ok(Some(Restore::Waiting)),
+    }
+}
+
+/// The volume of the snapshot a disk is restored from: the one with the
+/// disk's name, else (for the system disk) the snapshot's first volume.
+fn volume_for(
+    content: &VirtualMachineSnapshotContent,
+    disk: &str,
+    fallback_first: Option<()>,
+    ns: &str,
+) -> Option<DiskContent> {
+    let backups = &content.spec.volume_backups;
+    let chosen = backups
+        .iter()
+        .find(|b| b.volume_name == disk)
+        .or_else(|| fallback_first.and_then(|_| backups.first()))?;
+    chosen
+        .volume_snapshot_name
+        .clone()
+        .map(|name| DiskContent::VolumeSnapshot {
+            namespace: ns.to_string(),
+            name,
+        })
+}
+
+fn system_content(
+    server: &VirtualServer,
+    template: Option<&ServerTemplate>,
+    restore: Option<&Restore>,
+    ns: &str,
+) -> Option<DiskContent> {
+    let source = &server.spec.source;
+    if let Some(image) = &source.image {
+        return Some(DiskContent::Http {
+            url: image.url.clone(),
+        });
+    }
+    if source.blank.is_some() || source.iso.is_some() {
+        return Some(DiskContent::Blank);
+    }
+    if let (Some(t), Some(reference)) = (template, &source.template) {
+        let namespace = reference
+            .namespace
+            .clone()
+            .unwrap_or_else(|| ns.to_string());
+        return Some(DiskContent::DataSource {
+            namespace,
+            name: crate::controllers::names::template_data_source(&t.name_any()),
+        });
+    }
+    match restore {
+        Some(Restore::Ready(content)) => {
+            let system = server
+                .spec
+                .disks
+                .first()
+                .map(|d| d.name.as_str())
+                .unwrap_or_default();
+            volume_for(content, system, Some(()), ns)
+        }
+        _ => None,
+    }
+}
