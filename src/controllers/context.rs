@@ -65,6 +65,8 @@ pub struct Settings {
     pub requeue_waiting: Duration,
     /// How often a converged object is looked at again anyway.
     pub resync: Duration,
+    /// Image URL prefixes to rewrite before fetching.
+    pub image_mirrors: Vec<super::mirror::ImageMirror>,
 }
 
 impl Default for Settings {
@@ -74,6 +76,7 @@ impl Default for Settings {
             import_retry_limit: 3,
             requeue_waiting: Duration::from_secs(10),
             resync: Duration::from_secs(300),
+            image_mirrors: Vec::new(),
         }
     }
 }

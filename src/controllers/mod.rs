@@ -4,7 +4,21 @@
 pub mod apply;
 pub mod context;
 pub mod labels;
+pub mod mirror;
 pub mod names;
 pub mod ownership;
 pub mod reporter;
 pub mod virtual_server;
+
+use std::sync::Arc;
+
+use kube::Client;
+
+use self::context::{Clock, Context, Settings};
+
+/// Runs every controller until they stop (on a signal, or when a watch
+/// stream ends for good — the caller treats that as fatal).
+pub async fn run_all(client: Client, clock: Arc<dyn Clock>, settings: Settings) {
+    let servers = Arc::new(Context::new(client.clone(), clock.clone(), "partnercloud-virtualserver", settings.clone()));
+    tokio::join!(virtual_server::run(servers));
+}

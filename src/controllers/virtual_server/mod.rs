@@ -146,7 +146,7 @@ async fn reconcile(server: Arc<VirtualServer>, ctx: Arc<Context>) -> Result<Acti
     }
     let mut observed = fetch::observe(&ctx.client, &server).await?;
     let power = server.spec.power_state;
-    let mut decision = validate::plan(&server, &observed);
+    let mut decision = validate::plan(&server, &observed, &ctx.settings.image_mirrors);
     if let Ok(plan) = &decision {
         let children = build::build(&server, plan, power)?;
         if let Err(error) =

@@ -13,9 +13,10 @@ use crate::api::quantity::{Bytes, parse_bytes};
 use crate::api::server_template::SharingScope;
 use crate::api::{ServerTemplate, VirtualServer};
 use crate::controllers::labels;
+use crate::controllers::mirror::{ImageMirror, rewrite};
 use crate::kubevirt::VirtualMachineSnapshotContent;
 
-pub fn plan(server: &VirtualServer, observed: &Observed) -> Result<Plan, Blocked> {
+pub fn plan(server: &VirtualServer, observed: &Observed, mirrors: &[ImageMirror]) -> Result<Plan, Blocked> {
     let name = server.name_any();
     let ns = server.namespace().unwrap_or_default();
     let source = &server.spec.source;
@@ -67,7 +68,7 @@ pub fn plan(server: &VirtualServer, observed: &Observed) -> Result<Plan, Blocked
         let system = index == 0;
         let content = match existing(&disk.name) {
             Some(existing) => Some(existing),
-            None if system => system_content(server, template, snapshot_volumes.as_ref(), &ns),
+            None if system => system_content(server, template, snapshot_volumes.as_ref(), &ns, mirrors),
             None => match &snapshot_volumes {
                 Some(Restore::Ready(content)) => {
                     Some(volume_for(content, &disk.name, None, &ns).unwrap_or(DiskContent::Blank))
@@ -100,7 +101,7 @@ pub fn plan(server: &VirtualServer, observed: &Observed) -> Result<Plan, Blocked
             .iso
             .as_ref()
             .filter(|iso| !iso.eject)
-            .map(|iso| iso.url.clone()),
+            .map(|iso| rewrite(mirrors, &iso.url)),
         clone_snapshot,
         template: source.template.as_ref().map(|t| t.name.clone()),
         partner: observed.namespace_labels.get(labels::PARTNER).cloned(),
@@ -344,11 +345,12 @@ fn system_content(
     template: Option<&ServerTemplate>,
     restore: Option<&Restore>,
     ns: &str,
+    mirrors: &[ImageMirror],
 ) -> Option<DiskContent> {
     let source = &server.spec.source;
     if let Some(image) = &source.image {
         return Some(DiskContent::Http {
-            url: image.url.clone(),
+            url: rewrite(mirrors, &image.url),
         });
     }
     if source.blank.is_some() || source.iso.is_some() {
