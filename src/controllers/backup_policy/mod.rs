@@ -1,0 +1,12 @@
+//! The BackupPolicy controller's decisions, kept pure.
+//!
+//! Nothing here talks to the API server, reads the clock or does I/O: every
+//! function takes the time it needs (`now`, creation times, deadlines) and
+//! the state the driver already fetched, and returns what should happen.
+//! That is where the behaviour lives, so it is tested here without waiting
+//! and without a cluster; the reconcile driver only fetches, applies and
+//! writes status around these calls.
+//!
+//! - [`schedule`]: `spec.schedule` in `spec.timeZone`, its slots and DST.
+
+pub mod schedule;

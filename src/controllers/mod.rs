@@ -1,0 +1,1 @@
+pub mod backup_policy;
