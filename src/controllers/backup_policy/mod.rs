@@ -8,5 +8,9 @@
 //! writes status around these calls.
 //!
 //! - [`schedule`]: `spec.schedule` in `spec.timeZone`, its slots and DST.
+//! - [`decision`]: whether a slot runs now, what was missed, when to wake.
+//! - [`run_now`]: the explicit "run now" annotation.
 
+pub mod decision;
+pub mod run_now;
 pub mod schedule;
