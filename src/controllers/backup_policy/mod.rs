@@ -10,7 +10,12 @@
 //! - [`schedule`]: `spec.schedule` in `spec.timeZone`, its slots and DST.
 //! - [`decision`]: whether a slot runs now, what was missed, when to wake.
 //! - [`run_now`]: the explicit "run now" annotation.
+//! - [`overlap`]: which servers start a slot and which are still busy.
+//! - [`backup`] and [`kube_time`]: the shared input type and time conversion.
 
+pub mod backup;
 pub mod decision;
+pub mod kube_time;
+pub mod overlap;
 pub mod run_now;
 pub mod schedule;
