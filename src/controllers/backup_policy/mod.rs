@@ -11,11 +11,13 @@
 //! - [`decision`]: whether a slot runs now, what was missed, when to wake.
 //! - [`run_now`]: the explicit "run now" annotation.
 //! - [`overlap`]: which servers start a slot and which are still busy.
+//! - [`naming`]: snapshot and restore-drill names, snapshot labels.
 //! - [`backup`] and [`kube_time`]: the shared input type and time conversion.
 
 pub mod backup;
 pub mod decision;
 pub mod kube_time;
+pub mod naming;
 pub mod overlap;
 pub mod run_now;
 pub mod schedule;
