@@ -12,12 +12,14 @@
 //! - [`run_now`]: the explicit "run now" annotation.
 //! - [`overlap`]: which servers start a slot and which are still busy.
 //! - [`naming`]: snapshot and restore-drill names, snapshot labels.
+//! - [`outcome`]: a snapshot's observed status judged into a backup outcome.
 //! - [`backup`] and [`kube_time`]: the shared input type and time conversion.
 
 pub mod backup;
 pub mod decision;
 pub mod kube_time;
 pub mod naming;
+pub mod outcome;
 pub mod overlap;
 pub mod run_now;
 pub mod schedule;
