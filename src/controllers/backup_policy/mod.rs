@@ -13,6 +13,7 @@
 //! - [`overlap`]: which servers start a slot and which are still busy.
 //! - [`naming`]: snapshot and restore-drill names, snapshot labels.
 //! - [`outcome`]: a snapshot's observed status judged into a backup outcome.
+//! - [`retention`]: grandfather-father-son selection of what to delete.
 //! - [`backup`] and [`kube_time`]: the shared input type and time conversion.
 
 pub mod backup;
@@ -21,5 +22,6 @@ pub mod kube_time;
 pub mod naming;
 pub mod outcome;
 pub mod overlap;
+pub mod retention;
 pub mod run_now;
 pub mod schedule;
