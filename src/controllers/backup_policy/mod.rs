@@ -14,10 +14,12 @@
 //! - [`naming`]: snapshot and restore-drill names, snapshot labels.
 //! - [`outcome`]: a snapshot's observed status judged into a backup outcome.
 //! - [`retention`]: grandfather-father-son selection of what to delete.
+//! - [`health`]: consecutive failures and the `Healthy` condition.
 //! - [`backup`] and [`kube_time`]: the shared input type and time conversion.
 
 pub mod backup;
 pub mod decision;
+pub mod health;
 pub mod kube_time;
 pub mod naming;
 pub mod outcome;
