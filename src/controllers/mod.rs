@@ -2,6 +2,7 @@
 //! apply, status — with its own module per custom resource.
 
 pub mod apply;
+pub mod backup_policy;
 pub mod context;
 pub mod labels;
 pub mod mirror;
