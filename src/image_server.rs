@@ -29,7 +29,10 @@ pub fn image_bytes(path: &str) -> Vec<u8> {
 
 /// The SHA-256 (hex) of what is served for `path`.
 pub fn image_sha256(path: &str) -> String {
-    Sha256::digest(image_bytes(path)).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(image_bytes(path))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A running image server. Dropping it stops serving.
@@ -53,7 +56,11 @@ impl ImageServer {
                 });
             }
         });
-        Ok(Self { addr, requests, task })
+        Ok(Self {
+            addr,
+            requests,
+            task,
+        })
     }
 
     /// `http://127.0.0.1:<port>`
@@ -88,10 +95,14 @@ async fn serve(stream: tokio::net::TcpStream) -> std::io::Result<()> {
     let method = parts.next().unwrap_or_default().to_string();
     let path = parts.next().unwrap_or_default().to_string();
     if !path.starts_with("/images/") {
-        write.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await?;
+        write
+            .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await?;
         return write.shutdown().await;
     }
-    let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: {IMAGE_BYTES}\r\nconnection: close\r\n\r\n");
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: {IMAGE_BYTES}\r\nconnection: close\r\n\r\n"
+    );
     write.write_all(head.as_bytes()).await?;
     if method == "GET" {
         write.write_all(&image_bytes(&path)).await?;
@@ -113,11 +124,20 @@ mod tests {
         let probe = client.probe(&url, Duration::from_secs(5)).await.unwrap();
         assert_eq!(probe.status, 200);
         assert_eq!(probe.content_length, Some(IMAGE_BYTES));
-        let digest = client.sha256(&url, Duration::from_secs(5), |_, _| {}).await.unwrap();
+        let digest = client
+            .sha256(&url, Duration::from_secs(5), |_, _| {})
+            .await
+            .unwrap();
         assert_eq!(digest.bytes, IMAGE_BYTES);
         assert_eq!(digest.sha256, image_sha256("/images/a.qcow2"));
         assert_ne!(digest.sha256, image_sha256("/images/b.qcow2"));
-        let missing = client.probe(&format!("{}/nothing", server.base_url()), Duration::from_secs(5)).await.unwrap();
+        let missing = client
+            .probe(
+                &format!("{}/nothing", server.base_url()),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
         assert_eq!(missing.status, 404);
     }
 }

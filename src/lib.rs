@@ -5,6 +5,7 @@ pub mod api;
 pub mod controllers;
 pub mod controlplane;
 pub mod crdgen;
+pub mod dev;
 pub mod http_fetch;
 pub mod image_server;
 pub mod kubevirt;

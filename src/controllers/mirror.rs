@@ -18,17 +18,28 @@ impl FromStr for ImageMirror {
 
     /// `FROM=TO`, e.g. `https://images.example.com/=http://mirror.local/`.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (from, to) = text.split_once('=').ok_or_else(|| format!("{text:?} is not FROM=TO"))?;
+        let (from, to) = text
+            .split_once('=')
+            .ok_or_else(|| format!("{text:?} is not FROM=TO"))?;
         if from.is_empty() || to.is_empty() {
             return Err(format!("{text:?}: both FROM and TO must be URL prefixes"));
         }
-        Ok(Self { from: from.to_string(), to: to.to_string() })
+        Ok(Self {
+            from: from.to_string(),
+            to: to.to_string(),
+        })
     }
 }
 
 /// The URL to fetch: the first mirror whose prefix matches, else the URL.
 pub fn rewrite(mirrors: &[ImageMirror], url: &str) -> String {
-    mirrors.iter().find_map(|m| url.strip_prefix(&m.from).map(|rest| format!("{}{rest}", m.to))).unwrap_or_else(|| url.to_string())
+    mirrors
+        .iter()
+        .find_map(|m| {
+            url.strip_prefix(&m.from)
+                .map(|rest| format!("{}{rest}", m.to))
+        })
+        .unwrap_or_else(|| url.to_string())
 }
 
 #[cfg(test)]
@@ -37,10 +48,25 @@ mod tests {
 
     #[test]
     fn first_matching_prefix_wins_and_others_pass_through() {
-        let mirrors: Vec<ImageMirror> = ["https://images.example.com/=http://127.0.0.1:9000/", "https://=http://proxy/"].iter().map(|m| m.parse().unwrap()).collect();
-        assert_eq!(rewrite(&mirrors, "https://images.example.com/win.qcow2"), "http://127.0.0.1:9000/win.qcow2");
-        assert_eq!(rewrite(&mirrors, "https://other.example/x.iso"), "http://proxy/other.example/x.iso");
-        assert_eq!(rewrite(&mirrors, "http://plain.example/x.iso"), "http://plain.example/x.iso");
+        let mirrors: Vec<ImageMirror> = [
+            "https://images.example.com/=http://127.0.0.1:9000/",
+            "https://=http://proxy/",
+        ]
+        .iter()
+        .map(|m| m.parse().unwrap())
+        .collect();
+        assert_eq!(
+            rewrite(&mirrors, "https://images.example.com/win.qcow2"),
+            "http://127.0.0.1:9000/win.qcow2"
+        );
+        assert_eq!(
+            rewrite(&mirrors, "https://other.example/x.iso"),
+            "http://proxy/other.example/x.iso"
+        );
+        assert_eq!(
+            rewrite(&mirrors, "http://plain.example/x.iso"),
+            "http://plain.example/x.iso"
+        );
         assert!("no-equals".parse::<ImageMirror>().is_err());
         assert!("=x".parse::<ImageMirror>().is_err());
     }

@@ -20,6 +20,11 @@ use self::context::{Clock, Context, Settings};
 /// Runs every controller until they stop (on a signal, or when a watch
 /// stream ends for good — the caller treats that as fatal).
 pub async fn run_all(client: Client, clock: Arc<dyn Clock>, settings: Settings) {
-    let servers = Arc::new(Context::new(client.clone(), clock.clone(), "partnercloud-virtualserver", settings.clone()));
+    let servers = Arc::new(Context::new(
+        client.clone(),
+        clock.clone(),
+        "partnercloud-virtualserver",
+        settings.clone(),
+    ));
     tokio::join!(virtual_server::run(servers));
 }

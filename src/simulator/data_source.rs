@@ -16,7 +16,11 @@ use crate::kubevirt::{DataSource, DataVolume};
 pub async fn run(sim: Arc<Sim>) {
     let api = Api::<DataSource>::all(sim.client.clone());
     Controller::new(api, watcher::Config::default())
-        .run(reconcile, |_, _, sim: Arc<Sim>| Action::requeue(sim.next_step()), sim)
+        .run(
+            reconcile,
+            |_, _, sim: Arc<Sim>| Action::requeue(sim.next_step()),
+            sim,
+        )
         .for_each(|_| async {})
         .await;
 }
@@ -26,21 +30,52 @@ async fn reconcile(source: Arc<DataSource>, sim: Arc<Sim>) -> Result<Action, Sim
     let (ready, reason, message) = match &source.spec.source.pvc {
         None => (false, "NoSource", "no source PVC".to_string()),
         Some(pvc) => {
-            let claim = Api::<PersistentVolumeClaim>::namespaced(sim.client.clone(), &pvc.namespace).get_opt(&pvc.name).await?;
-            let dv = Api::<DataVolume>::namespaced(sim.client.clone(), &pvc.namespace).get_opt(&pvc.name).await?;
-            let dv_done = dv.as_ref().map(|d| d.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded")).unwrap_or(true);
+            let claim =
+                Api::<PersistentVolumeClaim>::namespaced(sim.client.clone(), &pvc.namespace)
+                    .get_opt(&pvc.name)
+                    .await?;
+            let dv = Api::<DataVolume>::namespaced(sim.client.clone(), &pvc.namespace)
+                .get_opt(&pvc.name)
+                .await?;
+            let dv_done = dv
+                .as_ref()
+                .map(|d| d.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded"))
+                .unwrap_or(true);
             match (claim, dv_done) {
-                (Some(_), true) => (true, "Ready", format!("PVC {}/{} is ready", pvc.namespace, pvc.name)),
-                (Some(_), false) => (false, "NotReady", format!("DataVolume {}/{} is still being populated", pvc.namespace, pvc.name)),
-                (None, _) => (false, "NotFound", format!("PVC {}/{} not found", pvc.namespace, pvc.name)),
+                (Some(_), true) => (
+                    true,
+                    "Ready",
+                    format!("PVC {}/{} is ready", pvc.namespace, pvc.name),
+                ),
+                (Some(_), false) => (
+                    false,
+                    "NotReady",
+                    format!(
+                        "DataVolume {}/{} is still being populated",
+                        pvc.namespace, pvc.name
+                    ),
+                ),
+                (None, _) => (
+                    false,
+                    "NotFound",
+                    format!("PVC {}/{} not found", pvc.namespace, pvc.name),
+                ),
             }
         }
     };
-    let current = source.status.as_ref().and_then(|s| crate::kubevirt::condition(&s.conditions, "Ready")).map(|c| (c.status.clone(), c.message.clone()));
+    let current = source
+        .status
+        .as_ref()
+        .and_then(|s| crate::kubevirt::condition(&s.conditions, "Ready"))
+        .map(|c| (c.status.clone(), c.message.clone()));
     let wanted_status = if ready { "True" } else { "False" };
     if current != Some((wanted_status.to_string(), Some(message.clone()))) {
         let api = Api::<DataSource>::namespaced(sim.client.clone(), &ns);
         patch_status(&api, &source.name_any(), serde_json::json!({"conditions": [{"type": "Ready", "status": wanted_status, "reason": reason, "message": message}]})).await?;
     }
-    Ok(if ready { Action::await_change() } else { Action::requeue(sim.next_step()) })
+    Ok(if ready {
+        Action::await_change()
+    } else {
+        Action::requeue(sim.next_step())
+    })
 }

@@ -47,18 +47,40 @@ pub struct FailurePlan {
 impl FailurePlan {
     /// Makes `namespace/name` fail with `failure`.
     pub fn inject(&self, namespace: &str, name: &str, failure: Failure) {
-        self.entries.write().unwrap_or_else(|p| p.into_inner()).insert((format!("{namespace}/{name}"), failure));
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((format!("{namespace}/{name}"), failure));
     }
 
     /// Stops injecting `failure` into `namespace/name`.
     pub fn heal(&self, namespace: &str, name: &str, failure: Failure) {
-        self.entries.write().unwrap_or_else(|p| p.into_inner()).remove(&(format!("{namespace}/{name}"), failure));
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(format!("{namespace}/{name}"), failure));
     }
 
     /// Whether the object should fail this way, by plan or by its own annotation.
-    pub fn applies(&self, namespace: &str, name: &str, annotations: Option<&std::collections::BTreeMap<String, String>>, failure: Failure) -> bool {
-        let by_annotation = annotations.and_then(|a| a.get(ANNOTATION)).is_some_and(|v| v.split(',').any(|f| Failure::parse(f.trim()) == Some(failure)));
-        by_annotation || self.entries.read().unwrap_or_else(|p| p.into_inner()).contains(&(format!("{namespace}/{name}"), failure))
+    pub fn applies(
+        &self,
+        namespace: &str,
+        name: &str,
+        annotations: Option<&std::collections::BTreeMap<String, String>>,
+        failure: Failure,
+    ) -> bool {
+        let by_annotation = annotations
+            .and_then(|a| a.get(ANNOTATION))
+            .is_some_and(|v| {
+                v.split(',')
+                    .any(|f| Failure::parse(f.trim()) == Some(failure))
+            });
+        by_annotation
+            || self
+                .entries
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&(format!("{namespace}/{name}"), failure))
     }
 }
 
@@ -75,7 +97,10 @@ mod tests {
         assert!(!plan.applies("ns", "b", None, Failure::SnapshotFails));
         plan.heal("ns", "a", Failure::SnapshotFails);
         assert!(!plan.applies("ns", "a", None, Failure::SnapshotFails));
-        let annotations = std::collections::BTreeMap::from([(ANNOTATION.to_string(), "start-fails, snapshot-stuck".to_string())]);
+        let annotations = std::collections::BTreeMap::from([(
+            ANNOTATION.to_string(),
+            "start-fails, snapshot-stuck".to_string(),
+        )]);
         assert!(plan.applies("ns", "c", Some(&annotations), Failure::SnapshotStuck));
         assert!(!plan.applies("ns", "c", Some(&annotations), Failure::Import404));
     }

@@ -45,7 +45,11 @@ pub struct SimConfig {
 
 impl Default for SimConfig {
     fn default() -> Self {
-        Self { step: Duration::ZERO, import_percent_per_step: 25, failures: Arc::new(FailurePlan::default()) }
+        Self {
+            step: Duration::ZERO,
+            import_percent_per_step: 25,
+            failures: Arc::new(FailurePlan::default()),
+        }
     }
 }
 
@@ -75,7 +79,11 @@ pub enum SimError {
 /// Runs every simulated controller until they all stop.
 pub async fn run(client: Client, config: SimConfig) -> Result<(), SimError> {
     let http = HttpClient::new().map_err(|e| SimError::Setup(e.to_string()))?;
-    let sim = Arc::new(Sim { client, config, http });
+    let sim = Arc::new(Sim {
+        client,
+        config,
+        http,
+    });
     tokio::join!(
         data_volume::run(sim.clone()),
         virtual_machine::run(sim.clone()),
@@ -87,11 +95,21 @@ pub async fn run(client: Client, config: SimConfig) -> Result<(), SimError> {
 }
 
 /// Merge-patches an object's status subresource.
-pub async fn patch_status<K>(api: &Api<K>, name: &str, status: serde_json::Value) -> Result<(), kube::Error>
+pub async fn patch_status<K>(
+    api: &Api<K>,
+    name: &str,
+    status: serde_json::Value,
+) -> Result<(), kube::Error>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&serde_json::json!({ "status": status }))).await.map(|_| ())
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(&serde_json::json!({ "status": status })),
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Stable pseudo-random bytes for an object, for addresses.

@@ -17,17 +17,27 @@ use serde_json::json;
 
 use super::{Failure, Sim, SimError, now_rfc3339, patch_status};
 use crate::kubevirt::snapshot::{VirtualMachineSnapshotContentSpec, VolumeBackup};
-use crate::kubevirt::{DataVolume, VirtualMachine, VirtualMachineInstance, VirtualMachineSnapshot, VirtualMachineSnapshotContent};
+use crate::kubevirt::{
+    DataVolume, VirtualMachine, VirtualMachineInstance, VirtualMachineSnapshot,
+    VirtualMachineSnapshotContent,
+};
 
 pub async fn run(sim: Arc<Sim>) {
     let api = Api::<VirtualMachineSnapshot>::all(sim.client.clone());
     Controller::new(api, watcher::Config::default())
-        .run(reconcile, |_, _, sim: Arc<Sim>| Action::requeue(sim.next_step()), sim)
+        .run(
+            reconcile,
+            |_, _, sim: Arc<Sim>| Action::requeue(sim.next_step()),
+            sim,
+        )
         .for_each(|_| async {})
         .await;
 }
 
-async fn reconcile(snapshot: Arc<VirtualMachineSnapshot>, sim: Arc<Sim>) -> Result<Action, SimError> {
+async fn reconcile(
+    snapshot: Arc<VirtualMachineSnapshot>,
+    sim: Arc<Sim>,
+) -> Result<Action, SimError> {
     if snapshot.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
@@ -48,10 +58,18 @@ async fn reconcile(snapshot: Arc<VirtualMachineSnapshot>, sim: Arc<Sim>) -> Resu
         Some(_) => {}
     }
     let annotations = snapshot.meta().annotations.as_ref();
-    if sim.config.failures.applies(&ns, &name, annotations, Failure::SnapshotStuck) {
+    if sim
+        .config
+        .failures
+        .applies(&ns, &name, annotations, Failure::SnapshotStuck)
+    {
         return Ok(Action::requeue(sim.next_step()));
     }
-    if sim.config.failures.applies(&ns, &name, annotations, Failure::SnapshotFails) {
+    if sim
+        .config
+        .failures
+        .applies(&ns, &name, annotations, Failure::SnapshotFails)
+    {
         patch_status(&api, &name, json!({"phase": "Failed", "readyToUse": false,
             "error": {"message": "snapshot failed: volume snapshot could not be created", "time": now_rfc3339()},
             "conditions": [{"type": "Failure", "status": "True", "reason": "snapshot failed"}, {"type": "Ready", "status": "False"}]}))
@@ -60,7 +78,10 @@ async fn reconcile(snapshot: Arc<VirtualMachineSnapshot>, sim: Arc<Sim>) -> Resu
     }
 
     let vm_name = snapshot.spec.source.name.clone();
-    let Some(vm) = Api::<VirtualMachine>::namespaced(sim.client.clone(), &ns).get_opt(&vm_name).await? else {
+    let Some(vm) = Api::<VirtualMachine>::namespaced(sim.client.clone(), &ns)
+        .get_opt(&vm_name)
+        .await?
+    else {
         patch_status(&api, &name, json!({"conditions": [
             {"type": "Progressing", "status": "False", "reason": format!("Source VirtualMachine {vm_name} does not exist")},
             {"type": "Ready", "status": "False", "reason": "Not ready"},
@@ -68,9 +89,19 @@ async fn reconcile(snapshot: Arc<VirtualMachineSnapshot>, sim: Arc<Sim>) -> Resu
         .await?;
         return Ok(Action::requeue(sim.next_step()));
     };
-    let vmi = Api::<VirtualMachineInstance>::namespaced(sim.client.clone(), &ns).get_opt(&vm_name).await?;
-    let running = vmi.as_ref().and_then(|i| i.status.as_ref()).and_then(|s| s.phase.as_deref()) == Some("Running");
-    let agent = running && !sim.config.failures.applies(&ns, &name, annotations, Failure::NoGuestAgent);
+    let vmi = Api::<VirtualMachineInstance>::namespaced(sim.client.clone(), &ns)
+        .get_opt(&vm_name)
+        .await?;
+    let running = vmi
+        .as_ref()
+        .and_then(|i| i.status.as_ref())
+        .and_then(|s| s.phase.as_deref())
+        == Some("Running");
+    let agent = running
+        && !sim
+            .config
+            .failures
+            .applies(&ns, &name, annotations, Failure::NoGuestAgent);
 
     let content_name = format!("vmsnapshot-content-{}", snapshot.uid().unwrap_or_default());
     let backups = volume_backups(&sim, &vm, &snapshot).await?;
@@ -84,7 +115,11 @@ async fn reconcile(snapshot: Arc<VirtualMachineSnapshot>, sim: Arc<Sim>) -> Resu
             owner_references: snapshot.controller_owner_ref(&()).map(|o| vec![o]),
             ..Default::default()
         },
-        spec: VirtualMachineSnapshotContentSpec { virtual_machine_snapshot_name: Some(name.clone()), volume_backups: backups, ..Default::default() },
+        spec: VirtualMachineSnapshotContentSpec {
+            virtual_machine_snapshot_name: Some(name.clone()),
+            volume_backups: backups,
+            ..Default::default()
+        },
         status: None,
     };
     let contents = Api::<VirtualMachineSnapshotContent>::namespaced(sim.client.clone(), &ns);
@@ -100,34 +135,55 @@ async fn reconcile(snapshot: Arc<VirtualMachineSnapshot>, sim: Arc<Sim>) -> Resu
     if !running {
         indications.clear();
     }
-    patch_status(&api, &name, json!({
-        "phase": "Succeeded",
-        "readyToUse": true,
-        "sourceUID": vm.uid(),
-        "creationTime": now_rfc3339(),
-        "virtualMachineSnapshotContentName": content_name,
-        "indications": indications,
-        "snapshotVolumes": {"includedVolumes": included},
-        "conditions": [
-            {"type": "Progressing", "status": "False", "reason": "Operation complete"},
-            {"type": "Ready", "status": "True", "reason": "Operation complete"},
-        ]
-    }))
+    patch_status(
+        &api,
+        &name,
+        json!({
+            "phase": "Succeeded",
+            "readyToUse": true,
+            "sourceUID": vm.uid(),
+            "creationTime": now_rfc3339(),
+            "virtualMachineSnapshotContentName": content_name,
+            "indications": indications,
+            "snapshotVolumes": {"includedVolumes": included},
+            "conditions": [
+                {"type": "Progressing", "status": "False", "reason": "Operation complete"},
+                {"type": "Ready", "status": "True", "reason": "Operation complete"},
+            ]
+        }),
+    )
     .await?;
     Ok(Action::await_change())
 }
 
 /// One backup per DataVolume-backed volume, sized from its claim.
-async fn volume_backups(sim: &Sim, vm: &VirtualMachine, snapshot: &VirtualMachineSnapshot) -> Result<Vec<VolumeBackup>, SimError> {
+async fn volume_backups(
+    sim: &Sim,
+    vm: &VirtualMachine,
+    snapshot: &VirtualMachineSnapshot,
+) -> Result<Vec<VolumeBackup>, SimError> {
     let ns = vm.namespace().unwrap_or_default();
     let dvs = Api::<DataVolume>::namespaced(sim.client.clone(), &ns);
     let claims = Api::<PersistentVolumeClaim>::namespaced(sim.client.clone(), &ns);
     let uid = snapshot.uid().unwrap_or_default();
     let mut out = Vec::new();
     for volume in &vm.spec.template.spec.volumes {
-        let Some(reference) = &volume.data_volume else { continue };
-        let from_claim = claims.get_opt(&reference.name).await?.and_then(|c| c.spec).and_then(|s| s.resources).and_then(|r| r.requests).and_then(|r| r.get("storage").map(|q| q.0.clone()));
-        let from_dv = dvs.get_opt(&reference.name).await?.and_then(|d| d.spec.storage).and_then(|s| s.resources).and_then(|r| r.requests.get("storage").cloned());
+        let Some(reference) = &volume.data_volume else {
+            continue;
+        };
+        let from_claim = claims
+            .get_opt(&reference.name)
+            .await?
+            .and_then(|c| c.spec)
+            .and_then(|s| s.resources)
+            .and_then(|r| r.requests)
+            .and_then(|r| r.get("storage").map(|q| q.0.clone()));
+        let from_dv = dvs
+            .get_opt(&reference.name)
+            .await?
+            .and_then(|d| d.spec.storage)
+            .and_then(|s| s.resources)
+            .and_then(|r| r.requests.get("storage").cloned());
         let size = from_claim.or(from_dv).unwrap_or_else(|| "0".into());
         out.push(VolumeBackup {
             volume_name: volume.name.clone(),

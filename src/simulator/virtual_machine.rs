@@ -20,8 +20,15 @@ use crate::kubevirt::{DataVolume, VirtualMachine, VirtualMachineInstance};
 pub async fn run(sim: Arc<Sim>) {
     let api = Api::<VirtualMachine>::all(sim.client.clone());
     Controller::new(api, watcher::Config::default())
-        .owns(Api::<VirtualMachineInstance>::all(sim.client.clone()), watcher::Config::default())
-        .run(reconcile, |_, _, sim: Arc<Sim>| Action::requeue(sim.next_step()), sim)
+        .owns(
+            Api::<VirtualMachineInstance>::all(sim.client.clone()),
+            watcher::Config::default(),
+        )
+        .run(
+            reconcile,
+            |_, _, sim: Arc<Sim>| Action::requeue(sim.next_step()),
+            sim,
+        )
         .for_each(|_| async {})
         .await;
 }
@@ -34,13 +41,23 @@ enum Volumes {
 }
 
 async fn volumes(sim: &Sim, vm: &VirtualMachine) -> Result<Volumes, SimError> {
-    let api = Api::<DataVolume>::namespaced(sim.client.clone(), &vm.namespace().unwrap_or_default());
+    let api =
+        Api::<DataVolume>::namespaced(sim.client.clone(), &vm.namespace().unwrap_or_default());
     for volume in &vm.spec.template.spec.volumes {
-        let Some(reference) = &volume.data_volume else { continue };
-        let Some(dv) = api.get_opt(&reference.name).await? else { return Ok(Volumes::Waiting) };
+        let Some(reference) = &volume.data_volume else {
+            continue;
+        };
+        let Some(dv) = api.get_opt(&reference.name).await? else {
+            return Ok(Volumes::Waiting);
+        };
         match dv.status.as_ref().and_then(|s| s.phase.as_deref()) {
             Some("Succeeded") => {}
-            Some("Failed") => return Ok(Volumes::Failed(format!("DataVolume {} failed", reference.name))),
+            Some("Failed") => {
+                return Ok(Volumes::Failed(format!(
+                    "DataVolume {} failed",
+                    reference.name
+                )));
+            }
             _ => return Ok(Volumes::Waiting),
         }
     }
@@ -49,7 +66,10 @@ async fn volumes(sim: &Sim, vm: &VirtualMachine) -> Result<Volumes, SimError> {
 
 /// The domain sizing a VM or instance runs with, for restart detection.
 fn sizing(domain: &serde_json::Value) -> (serde_json::Value, serde_json::Value) {
-    (domain.pointer("/cpu/cores").cloned().unwrap_or_default(), domain.pointer("/memory/guest").cloned().unwrap_or_default())
+    (
+        domain.pointer("/cpu/cores").cloned().unwrap_or_default(),
+        domain.pointer("/memory/guest").cloned().unwrap_or_default(),
+    )
 }
 
 async fn reconcile(vm: Arc<VirtualMachine>, sim: Arc<Sim>) -> Result<Action, SimError> {
@@ -61,12 +81,19 @@ async fn reconcile(vm: Arc<VirtualMachine>, sim: Arc<Sim>) -> Result<Action, Sim
     let vms = Api::<VirtualMachine>::namespaced(sim.client.clone(), &ns);
     let vmis = Api::<VirtualMachineInstance>::namespaced(sim.client.clone(), &ns);
     let vmi = vmis.get_opt(&name).await?;
-    let wants_running = matches!(vm.spec.run_strategy.as_deref(), Some("Always" | "RerunOnFailure" | "Once"));
+    let wants_running = matches!(
+        vm.spec.run_strategy.as_deref(),
+        Some("Always" | "RerunOnFailure" | "Once")
+    );
 
     if !wants_running {
         if let Some(vmi) = vmi {
             if vmi.meta().deletion_timestamp.is_none() {
-                ignore_not_found(vmis.delete(&name, &DeleteParams::default()).await.map(|_| ()))?;
+                ignore_not_found(
+                    vmis.delete(&name, &DeleteParams::default())
+                        .await
+                        .map(|_| ()),
+                )?;
             }
             set_vm(&vms, &vm, "Stopping", false, true, None, false).await?;
             return Ok(Action::requeue(sim.next_step()));
@@ -75,8 +102,22 @@ async fn reconcile(vm: Arc<VirtualMachine>, sim: Arc<Sim>) -> Result<Action, Sim
         return Ok(Action::await_change());
     }
 
-    if sim.config.failures.applies(&ns, &name, vm.meta().annotations.as_ref(), Failure::StartFails) {
-        set_vm(&vms, &vm, "CrashLoopBackOff", false, false, Some("virt-launcher crashed: the guest failed to boot"), false).await?;
+    if sim.config.failures.applies(
+        &ns,
+        &name,
+        vm.meta().annotations.as_ref(),
+        Failure::StartFails,
+    ) {
+        set_vm(
+            &vms,
+            &vm,
+            "CrashLoopBackOff",
+            false,
+            false,
+            Some("virt-launcher crashed: the guest failed to boot"),
+            false,
+        )
+        .await?;
         return Ok(Action::requeue(sim.next_step()));
     }
     match volumes(&sim, &vm).await? {
@@ -85,7 +126,16 @@ async fn reconcile(vm: Arc<VirtualMachine>, sim: Arc<Sim>) -> Result<Action, Sim
             return Ok(Action::requeue(sim.next_step()));
         }
         Volumes::Failed(why) => {
-            set_vm(&vms, &vm, "DataVolumeError", false, false, Some(&why), false).await?;
+            set_vm(
+                &vms,
+                &vm,
+                "DataVolumeError",
+                false,
+                false,
+                Some(&why),
+                false,
+            )
+            .await?;
             return Ok(Action::requeue(sim.next_step()));
         }
         Volumes::Ready => {}
@@ -100,7 +150,11 @@ async fn reconcile(vm: Arc<VirtualMachine>, sim: Arc<Sim>) -> Result<Action, Sim
     if vmi.meta().deletion_timestamp.is_some() {
         return Ok(Action::requeue(sim.next_step()));
     }
-    let phase = vmi.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+    let phase = vmi
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_default();
     if phase != "Running" {
         run_instance(&sim, &vmis, &vm, &vmi).await?;
         set_vm(&vms, &vm, "Starting", false, true, None, false).await?;
@@ -112,8 +166,18 @@ async fn reconcile(vm: Arc<VirtualMachine>, sim: Arc<Sim>) -> Result<Action, Sim
     Ok(Action::await_change())
 }
 
-async fn create_instance(vmis: &Api<VirtualMachineInstance>, vm: &VirtualMachine, domain: serde_json::Value) -> Result<(), SimError> {
-    let labels = vm.spec.template.metadata.as_ref().map(|m| m.labels.clone()).unwrap_or_default();
+async fn create_instance(
+    vmis: &Api<VirtualMachineInstance>,
+    vm: &VirtualMachine,
+    domain: serde_json::Value,
+) -> Result<(), SimError> {
+    let labels = vm
+        .spec
+        .template
+        .metadata
+        .as_ref()
+        .map(|m| m.labels.clone())
+        .unwrap_or_default();
     let instance = VirtualMachineInstance {
         metadata: ObjectMeta {
             name: Some(vm.name_any()),
@@ -123,7 +187,15 @@ async fn create_instance(vmis: &Api<VirtualMachineInstance>, vm: &VirtualMachine
             ..Default::default()
         },
         spec: VirtualMachineInstanceSpec {
-            other: [("domain".to_string(), domain), ("hostname".to_string(), json!(vm.spec.template.spec.hostname))].into_iter().collect(),
+            other: [
+                ("domain".to_string(), domain),
+                (
+                    "hostname".to_string(),
+                    json!(vm.spec.template.spec.hostname),
+                ),
+            ]
+            .into_iter()
+            .collect(),
         },
         status: None,
     };
@@ -136,14 +208,27 @@ async fn create_instance(vmis: &Api<VirtualMachineInstance>, vm: &VirtualMachine
 
 /// Scheduling → Running, with an address from 10.244.0.0/16 and the MAC
 /// the VM asked for.
-async fn run_instance(sim: &Sim, vmis: &Api<VirtualMachineInstance>, vm: &VirtualMachine, vmi: &VirtualMachineInstance) -> Result<(), SimError> {
+async fn run_instance(
+    sim: &Sim,
+    vmis: &Api<VirtualMachineInstance>,
+    vm: &VirtualMachine,
+    vmi: &VirtualMachineInstance,
+) -> Result<(), SimError> {
     let phase = vmi.status.as_ref().and_then(|s| s.phase.clone());
     let next = if phase.is_none() {
         json!({"phase": "Scheduling"})
     } else {
         let h = hash_bytes(&vmi.uid().unwrap_or_default());
         let ip = format!("10.244.{}.{}", h[0], 2 + h[1] % 250);
-        let mac = vm.spec.template.spec.domain.devices.interfaces.first().and_then(|i| i.mac_address.clone());
+        let mac = vm
+            .spec
+            .template
+            .spec
+            .domain
+            .devices
+            .interfaces
+            .first()
+            .and_then(|i| i.mac_address.clone());
         json!({
             "phase": "Running",
             "interfaces": [{"name": "default", "ipAddress": ip, "ipAddresses": [ip], "mac": mac}],
@@ -167,7 +252,8 @@ async fn set_vm(
     failure: Option<&str>,
     restart_required: bool,
 ) -> Result<(), SimError> {
-    let mut conditions = vec![json!({"type": "Ready", "status": if ready { "True" } else { "False" }})];
+    let mut conditions =
+        vec![json!({"type": "Ready", "status": if ready { "True" } else { "False" }})];
     if let Some(message) = failure {
         conditions.push(json!({"type": "Failure", "status": "True", "reason": "FailedCreate", "message": message}));
     }
@@ -179,7 +265,8 @@ async fn set_vm(
         && current.ready == Some(ready)
         && current.created == Some(created)
         && current.conditions.len() == conditions.len()
-        && crate::kubevirt::condition(&current.conditions, "RestartRequired").is_some() == restart_required;
+        && crate::kubevirt::condition(&current.conditions, "RestartRequired").is_some()
+            == restart_required;
     if same {
         return Ok(());
     }

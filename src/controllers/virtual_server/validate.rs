@@ -16,7 +16,11 @@ use crate::controllers::labels;
 use crate::controllers::mirror::{ImageMirror, rewrite};
 use crate::kubevirt::VirtualMachineSnapshotContent;
 
-pub fn plan(server: &VirtualServer, observed: &Observed, mirrors: &[ImageMirror]) -> Result<Plan, Blocked> {
+pub fn plan(
+    server: &VirtualServer,
+    observed: &Observed,
+    mirrors: &[ImageMirror],
+) -> Result<Plan, Blocked> {
     let name = server.name_any();
     let ns = server.namespace().unwrap_or_default();
     let source = &server.spec.source;
@@ -68,7 +72,9 @@ pub fn plan(server: &VirtualServer, observed: &Observed, mirrors: &[ImageMirror]
         let system = index == 0;
         let content = match existing(&disk.name) {
             Some(existing) => Some(existing),
-            None if system => system_content(server, template, snapshot_volumes.as_ref(), &ns, mirrors),
+            None if system => {
+                system_content(server, template, snapshot_volumes.as_ref(), &ns, mirrors)
+            }
             None => match &snapshot_volumes {
                 Some(Restore::Ready(content)) => {
                     Some(volume_for(content, &disk.name, None, &ns).unwrap_or(DiskContent::Blank))
