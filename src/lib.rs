@@ -2,5 +2,6 @@
 //! run their clients' servers declaratively on KubeVirt.
 
 pub mod api;
+pub mod controllers;
 pub mod controlplane;
 pub mod crdgen;

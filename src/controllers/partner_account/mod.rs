@@ -1,0 +1,19 @@
+//! The PartnerAccount controller: a partner's client namespaces with their
+//! quota, admin binding and isolation, its white-label branding, pooled
+//! guest-terms quota and suspension.
+//!
+//! This module holds the pure part — everything decided from the spec and
+//! what the driver has already read, with no client, no I/O and no clock:
+//!
+//! - [`naming`]: namespace names and labels;
+//! - [`build`]: the desired children, one file per kind, and the
+//!   [`build::Children`] the apply step must consume whole;
+//! - [`rbac`]: the ClusterRole the admins are bound to (shipped in
+//!   `manifests/rbac/`);
+//! - [`quota`]: server sizes, the admission decision and the per-partner
+//!   ledger that keeps the pool atomic;
+//! - [`suspension`]: the effective run strategy of a server;
+//! - [`status`]: usage, totals and the conditions `Ready` and
+//!   `QuotaPressure`.
+
+pub mod naming;
