@@ -17,3 +17,19 @@
 //!   `QuotaPressure`.
 
 pub mod naming;
+pub mod suspension;
+
+/// PartnerAccounts for unit tests, read from YAML as the API server would
+/// return them (with a uid and a generation).
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use crate::api::PartnerAccount;
+
+    /// Consolidated, `deletionPolicy: Delete`, a migrated and suspended
+    /// client, a service-account admin, no pool.
+    pub const CONSOLIDATED_DELETE: &str = include_str!("fixtures/consolidated_delete.yaml");
+
+    pub fn partner(yaml: &str) -> PartnerAccount {
+        serde_saphyr::from_str(yaml).expect("fixture parses as a PartnerAccount")
+    }
+}
