@@ -17,6 +17,7 @@
 //!   `QuotaPressure`.
 
 pub mod naming;
+pub mod quota;
 pub mod suspension;
 
 /// PartnerAccounts for unit tests, read from YAML as the API server would
@@ -25,6 +26,8 @@ pub mod suspension;
 pub(crate) mod fixtures {
     use crate::api::PartnerAccount;
 
+    /// White label, `deletionPolicy: Retain` (default), two clients.
+    pub const WHITE_LABEL: &str = include_str!("fixtures/white_label.yaml");
     /// Consolidated, `deletionPolicy: Delete`, a migrated and suspended
     /// client, a service-account admin, no pool.
     pub const CONSOLIDATED_DELETE: &str = include_str!("fixtures/consolidated_delete.yaml");
