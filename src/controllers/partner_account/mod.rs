@@ -18,6 +18,7 @@
 
 pub mod naming;
 pub mod quota;
+pub mod rbac;
 pub mod suspension;
 
 /// PartnerAccounts for unit tests, read from YAML as the API server would
