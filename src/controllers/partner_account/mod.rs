@@ -16,6 +16,7 @@
 //! - [`status`]: usage, totals and the conditions `Ready` and
 //!   `QuotaPressure`.
 
+pub mod build;
 pub mod naming;
 pub mod quota;
 pub mod rbac;
