@@ -20,6 +20,7 @@ pub mod build;
 pub mod naming;
 pub mod quota;
 pub mod rbac;
+pub mod status;
 pub mod suspension;
 
 /// PartnerAccounts for unit tests, read from YAML as the API server would
