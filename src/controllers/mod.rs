@@ -8,6 +8,7 @@ pub mod labels;
 pub mod mirror;
 pub mod names;
 pub mod ownership;
+pub mod partner_account;
 pub mod reporter;
 pub mod virtual_server;
 
