@@ -154,3 +154,107 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The operator and the simulator, running in-process against the shared
+/// control plane on a runtime of their own, plus a loopback image server.
+pub struct Operator {
+    /// Failures the tests inject into the simulator.
+    pub failures: std::sync::Arc<partnercloud::simulator::FailurePlan>,
+    /// `http://127.0.0.1:<port>`; serves deterministic bytes under `/images/`.
+    pub images: String,
+}
+
+static OPERATOR: OnceLock<Operator> = OnceLock::new();
+
+/// Starts (once) the operator's controllers and the simulator.
+pub fn operator() -> &'static Operator {
+    OPERATOR.get_or_init(|| {
+        let cluster = cluster();
+        let kubeconfig = cluster.admin_kubeconfig().to_path_buf();
+        let failures = std::sync::Arc::new(partnercloud::simulator::FailurePlan::default());
+        let plan = failures.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let images = partnercloud::image_server::ImageServer::start()
+                    .await
+                    .expect("image server");
+                let client = client_from(&kubeconfig).await;
+                let settings = partnercloud::controllers::context::Settings {
+                    requeue_waiting: Duration::from_millis(500),
+                    ..Default::default()
+                };
+                let sim = partnercloud::simulator::SimConfig {
+                    failures: plan,
+                    ..Default::default()
+                };
+                let sim_client = client.clone();
+                tokio::spawn(async move { partnercloud::simulator::run(sim_client, sim).await });
+                tokio::spawn(partnercloud::controllers::run_all(
+                    client,
+                    std::sync::Arc::new(partnercloud::controllers::context::SystemClock),
+                    settings,
+                ));
+                tx.send(images.base_url()).expect("report image server");
+                let _keep = images;
+                futures::future::pending::<()>().await;
+            });
+        });
+        let images = rx.recv().expect("operator thread started");
+        Operator { failures, images }
+    })
+}
+
+async fn client_from(kubeconfig: &std::path::Path) -> Client {
+    let config = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
+        .await
+        .expect("client config");
+    Client::try_from(config).expect("client")
+}
+
+/// Waits until an object's `Ready` condition has `status` and, when given,
+/// `reason`; returns the object. Panics with its conditions on timeout.
+pub async fn wait_ready<K>(
+    api: &Api<K>,
+    name: &str,
+    status: &str,
+    reason: Option<&str>,
+    timeout: Duration,
+) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = Value::Null;
+    loop {
+        if let Ok(Some(object)) = api.get_opt(name).await {
+            let value = serde_json::to_value(&object).unwrap();
+            let conditions = value
+                .pointer("/status/conditions")
+                .cloned()
+                .unwrap_or(Value::Null);
+            let ready = conditions
+                .as_array()
+                .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+                .cloned();
+            if let Some(ready) = &ready
+                && ready["status"] == status
+                && reason.is_none_or(|r| ready["reason"] == r)
+            {
+                return object;
+            }
+            last = value.get("status").cloned().unwrap_or(Value::Null);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name}: Ready={status} reason={reason:?} not reached in {timeout:?}; last status: {last:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -10,3 +10,4 @@ mod admission;
 mod common;
 mod crds;
 mod garbage_collection;
+mod virtual_server;
