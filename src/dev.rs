@@ -191,7 +191,7 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
     let images = ImageServer::start().await.map_err(DevError::ImageServer)?;
     let mirror = ImageMirror {
         from: EXAMPLE_IMAGE_HOST.into(),
-        to: format!("{}/images/", images.base_url()),
+        to: format!("{}/", images.base_url()),
     };
     let settings = Settings {
         image_mirrors: vec![mirror],
