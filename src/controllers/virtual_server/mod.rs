@@ -10,6 +10,8 @@ pub mod build;
 pub mod fetch;
 pub mod plan;
 pub mod status;
+#[cfg(test)]
+mod tests;
 pub mod validate;
 
 use std::sync::Arc;

@@ -89,7 +89,7 @@ fn dv_failure(dv: &DataVolume, limit: i32) -> Option<String> {
         return Some(why.unwrap_or_else(|| "the import failed".into()));
     }
     let restarts = status.restart_count.unwrap_or(0);
-    (restarts >= limit).then(|| {
+    (restarts >= limit && status.phase.as_deref() != Some("Succeeded")).then(|| {
         format!(
             "gave up after {restarts} attempts: {}",
             why.unwrap_or_else(|| "the importer keeps failing".into())
