@@ -313,17 +313,15 @@ pub enum Protocol {
     Udp,
 }
 
-/// First-boot configuration taken from a Secret.
+/// First-boot configuration taken from a Secret. KubeVirt reads fixed
+/// keys: `userdata` (and optionally `networkdata`) for cloud-init,
+/// `unattend.xml` or `autounattend.xml` for sysprep.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct UserData {
     /// Name of the Secret in this namespace.
     #[schemars(length(min = 1, max = 253))]
     pub secret_name: String,
-    /// The key in the Secret holding the data; `userdata` by default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 253))]
-    pub key: Option<String>,
     /// `CloudInit` (default, Linux) or `Sysprep` (Windows unattend.xml).
     #[serde(default)]
     pub format: UserDataFormat,

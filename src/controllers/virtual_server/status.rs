@@ -21,6 +21,16 @@ pub const DISKS_READY: &str = "DisksReady";
 pub const RUNNING: &str = "Running";
 pub const EXPOSED: &str = "Exposed";
 
+/// KubeVirt's printable statuses that mean the VM cannot start.
+const START_FAILURES: [&str; 6] = [
+    "CrashLoopBackOff",
+    "ErrorUnschedulable",
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "ErrorPvcNotFound",
+    "DataVolumeError",
+];
+
 /// Inputs that are not the server itself.
 pub struct StatusInput<'a> {
     pub observed: &'a Observed,
@@ -217,11 +227,7 @@ fn running_condition(input: &StatusInput<'_>) -> Decided {
         (PowerState::Running, "Running") if status.ready == Some(true) => {
             Decided::yes(RUNNING, reason::RUNNING, "the server is running")
         }
-        (
-            PowerState::Running,
-            "CrashLoopBackOff" | "ErrorUnschedulable" | "ErrImagePull" | "ImagePullBackOff"
-            | "ErrorPvcNotFound" | "DataVolumeError",
-        ) => Decided::no(
+        (PowerState::Running, p) if START_FAILURES.contains(&p) => Decided::no(
             RUNNING,
             reason::START_FAILED,
             failure.unwrap_or_else(|| format!("the virtual machine reports {printable}")),
@@ -335,10 +341,9 @@ fn phase(
     match (input.power, printable.as_deref()) {
         _ if !disks.is_true() => ServerPhase::Provisioning,
         (PowerState::Running, Some("Running")) => ServerPhase::Running,
-        (
-            PowerState::Running,
-            Some("CrashLoopBackOff" | "ErrorUnschedulable" | "DataVolumeError"),
-        ) if !restart_required => ServerPhase::Failed,
+        (PowerState::Running, Some(p)) if START_FAILURES.contains(&p) && !restart_required => {
+            ServerPhase::Failed
+        }
         (PowerState::Running, _) => ServerPhase::Starting,
         (PowerState::Stopped, Some("Stopped")) => ServerPhase::Stopped,
         (PowerState::Stopped, _) => ServerPhase::Stopping,

@@ -33,11 +33,13 @@ pub fn plan(
             .data_volume(&names::disk(&name, disk))
             .map(|dv| DiskContent::Existing(Box::new(dv.spec.clone())))
     };
-    let all_disks_exist = server
+    // Deployed = the system disk exists. From then on the server needs
+    // its source no more: a data disk added later starts blank.
+    let deployed = server
         .spec
         .disks
-        .iter()
-        .all(|d| existing(&d.name).is_some());
+        .first()
+        .is_some_and(|d| existing(&d.name).is_some());
 
     // Once deployed, a server no longer needs its template: a template
     // that went away (or stopped being shared) blocks only new disks.
@@ -49,7 +51,7 @@ pub fn plan(
             &reference.name,
         ) {
             Ok(t) => Some(t),
-            Err(blocked) if !all_disks_exist => return Err(blocked),
+            Err(blocked) if !deployed => return Err(blocked),
             Err(_) => None,
         },
         None => None,
@@ -60,7 +62,7 @@ pub fn plan(
         check_minimums(t, cores, memory_bytes, server)?;
     }
 
-    let snapshot_volumes = restore_volumes(server, observed, all_disks_exist)?;
+    let snapshot_volumes = restore_volumes(server, observed, deployed)?;
     let mut disks = Vec::new();
     for (index, disk) in server.spec.disks.iter().enumerate() {
         let bytes = parse_bytes(&disk.size.0).map_err(|e| {
@@ -75,6 +77,7 @@ pub fn plan(
             None if system => {
                 system_content(server, template, snapshot_volumes.as_ref(), &ns, mirrors)
             }
+            None if deployed => Some(DiskContent::Blank),
             None => match &snapshot_volumes {
                 Some(Restore::Ready(content)) => {
                     Some(volume_for(content, &disk.name, None, &ns).unwrap_or(DiskContent::Blank))
@@ -91,7 +94,7 @@ pub fn plan(
         });
     }
 
-    let needs_snapshot = source.clone.is_some() && !disks_done(server, observed);
+    let needs_snapshot = source.clone.is_some() && !restored(&name, &disks, observed);
     let clone_snapshot = match &source.clone {
         Some(c) if needs_snapshot => Some(CloneSnapshot {
             source_vm: names::vm(&c.server),
@@ -115,15 +118,24 @@ pub fn plan(
     })
 }
 
-/// Whether every disk's DataVolume exists and has finished.
-fn disks_done(server: &VirtualServer, observed: &Observed) -> bool {
-    let name = server.name_any();
-    server.spec.disks.iter().all(|d| {
-        observed
-            .data_volume(&names::disk(&name, &d.name))
-            .and_then(|dv| dv.status.as_ref())
-            .is_some_and(|s| s.phase.as_deref() == Some("Succeeded"))
-    })
+/// Whether every disk restored from the hot copy's snapshot (or still
+/// waiting for it) has finished; until then the snapshot is kept.
+fn restored(server: &str, disks: &[PlannedDisk], observed: &Observed) -> bool {
+    disks
+        .iter()
+        .filter(|d| match &d.content {
+            None | Some(DiskContent::VolumeSnapshot { .. }) => true,
+            Some(DiskContent::Existing(spec)) => {
+                spec.source.as_ref().is_some_and(|s| s.snapshot.is_some())
+            }
+            Some(_) => false,
+        })
+        .all(|d| {
+            observed
+                .data_volume(&names::disk(server, &d.spec.name))
+                .and_then(|dv| dv.status.as_ref())
+                .is_some_and(|s| s.phase.as_deref() == Some("Succeeded"))
+        })
 }
 
 fn usable_template<'a>(
@@ -278,10 +290,10 @@ enum Restore {
 fn restore_volumes(
     server: &VirtualServer,
     observed: &Observed,
-    all_disks_exist: bool,
+    deployed: bool,
 ) -> Result<Option<Restore>, Blocked> {
     let source = &server.spec.source;
-    if all_disks_exist || (source.clone.is_none() && source.backup.is_none()) {
+    if deployed || (source.clone.is_none() && source.backup.is_none()) {
         return Ok(None);
     }
     if let Some(c) = &source.clone

@@ -56,7 +56,7 @@ pub fn build(
         clone_snapshot: plan
             .clone_snapshot
             .as_ref()
-            .map(|c| clone_snapshot::build(server, c))
+            .map(|c| clone_snapshot::build(server, plan, c))
             .transpose()?,
         services,
         network_policies,

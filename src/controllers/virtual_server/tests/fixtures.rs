@@ -119,13 +119,13 @@ pub fn time(text: &str) -> Time {
 
 /// The plan, for a server that must not be blocked.
 pub fn plan_of(server: &VirtualServer, observed: &Observed) -> Plan {
-    validate::plan(server, observed)
+    validate::plan(server, observed, &[])
         .unwrap_or_else(|blocked| panic!("expected a plan, got {blocked:?}"))
 }
 
 /// Why a server is blocked, for one that must be.
 pub fn blocked(server: &VirtualServer, observed: &Observed) -> Blocked {
-    match validate::plan(server, observed) {
+    match validate::plan(server, observed, &[]) {
         Ok(plan) => panic!("expected the server to be blocked, got {plan:?}"),
         Err(blocked) => blocked,
     }
@@ -144,7 +144,7 @@ pub fn status_at(
     limit: i32,
     now: &str,
 ) -> VirtualServerStatus {
-    let decision = validate::plan(server, observed);
+    let decision = validate::plan(server, observed, &[]);
     status::compute(
         server,
         &StatusInput {
