@@ -11,7 +11,7 @@ RUST_KEY := $(shell rustc -V | sha256sum | cut -c1-12)
 export CARGO_TARGET_DIR ?= $(PARTNERCLOUD_CACHE)/target-$(RUST_KEY)
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test controlplane build crds lint
+.PHONY: test dev controlplane build crds lint
 
 ## test: build the control plane and the crate, then run every test (unit and
 ## integration against a real kube-apiserver + etcd + controller-manager).
@@ -20,6 +20,14 @@ test:
 	assets="$$(bash hack/controlplane.sh)"; \
 	echo "control plane binaries: $$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" cargo test --locked --all-targets
+
+## dev: the main job: a local control plane, the operator and the simulator,
+## the examples applied and shown converging. DEV_ARGS=--until-ready exits
+## once everything is Ready.
+dev:
+	@set -euo pipefail; \
+	assets="$$(bash hack/controlplane.sh)"; \
+	KUBEBUILDER_ASSETS="$$assets" cargo run --locked --quiet -- dev $(DEV_ARGS)
 
 ## controlplane: build (or find) etcd, kube-apiserver and kube-controller-manager.
 controlplane:

@@ -195,7 +195,7 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
     };
     let settings = Settings {
         image_mirrors: vec![mirror],
-        requeue_waiting: Duration::from_secs(2),
+        requeue_waiting: Duration::from_secs(15),
         ..Settings::default()
     };
     let sim_config = SimConfig {

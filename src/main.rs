@@ -25,7 +25,7 @@ enum Command {
     /// Run the operator against the cluster of the current kubeconfig.
     Run {
         /// Reconciles running at once per controller.
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 8)]
         concurrency: u16,
         /// Rewrite image URLs by prefix before fetching, FROM=TO (repeatable).
         #[arg(long = "image-mirror")]

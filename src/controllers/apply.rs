@@ -83,6 +83,63 @@ where
     })
 }
 
+/// Applies `desired` unless `observed` already says everything it says,
+/// so a converged child costs no write. Labels and owner references are
+/// compared exactly (dropping an owner reference, as `Retain` does, must
+/// reach the server); every other field of `desired` must be present with
+/// the same value. Returns the applied object when a write happened.
+pub async fn ensure<K>(
+    api: &Api<K>,
+    desired: &K,
+    observed: Option<&K>,
+    owner: &str,
+) -> Result<Option<K>, ApplyError>
+where
+    K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
+{
+    if observed.is_some_and(|o| satisfied(desired, o)) {
+        return Ok(None);
+    }
+    super::writes::record(owner);
+    apply(api, desired).await.map(Some)
+}
+
+/// Whether `observed` already carries everything `desired` sets.
+pub fn satisfied<K: Resource + Serialize>(desired: &K, observed: &K) -> bool {
+    let (d, o) = (desired.meta(), observed.meta());
+    let labels = d.labels.clone().unwrap_or_default() == o.labels.clone().unwrap_or_default();
+    let owners = d.owner_references.clone().unwrap_or_default()
+        == o.owner_references.clone().unwrap_or_default();
+    let (Ok(mut dv), Ok(mut ov)) = (
+        serde_json::to_value(desired),
+        serde_json::to_value(observed),
+    ) else {
+        return false;
+    };
+    for v in [&mut dv, &mut ov] {
+        if let Some(map) = v.as_object_mut() {
+            map.remove("metadata");
+            map.remove("status");
+        }
+    }
+    labels && owners && contains(&ov, &dv)
+}
+
+/// `outer` has every field of `inner` with the same value; lists must
+/// match element by element.
+fn contains(outer: &serde_json::Value, inner: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (outer, inner) {
+        (Value::Object(o), Value::Object(i)) => i.iter().all(|(k, iv)| {
+            o.get(k).is_some_and(|ov| contains(ov, iv)) || (iv.is_null() && !o.contains_key(k))
+        }),
+        (Value::Array(o), Value::Array(i)) => {
+            o.len() == i.len() && o.iter().zip(i).all(|(ov, iv)| contains(ov, iv))
+        }
+        (o, i) => o == i,
+    }
+}
+
 /// Deletes the objects matching `selector` that are controlled by
 /// `owner_uid` and not named in `keep`. Objects without that owner (for
 /// example disks retained from an earlier server) are never touched.
@@ -103,8 +160,21 @@ where
             kind: kind_of::<K>(),
             source,
         })?;
+    sweep_observed(api, &list.items, owner_uid, keep).await
+}
+
+/// [`sweep`] over objects the caller has already listed.
+pub async fn sweep_observed<K>(
+    api: &Api<K>,
+    existing: &[K],
+    owner_uid: &str,
+    keep: &BTreeSet<String>,
+) -> Result<Vec<String>, ApplyError>
+where
+    K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
+{
     let mut deleted = Vec::new();
-    for item in list.items {
+    for item in existing {
         let name = item.name_any();
         let owned = item.owner_references().iter().any(|o| o.uid == owner_uid);
         if !owned || keep.contains(&name) || item.meta().deletion_timestamp.is_some() {
@@ -138,4 +208,68 @@ pub fn names<'a, K: Resource + 'a>(objects: impl IntoIterator<Item = &'a K>) -> 
         .into_iter()
         .filter_map(|o| o.meta().name.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    fn map(
+        labels: serde_json::Value,
+        data: serde_json::Value,
+        owners: serde_json::Value,
+    ) -> ConfigMap {
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "c", "labels": labels, "ownerReferences": owners, "resourceVersion": "7"}, "data": data})).unwrap()
+    }
+
+    #[test]
+    fn a_child_with_extra_server_fields_is_satisfied() {
+        let desired = map(
+            serde_json::json!({"a": "1"}),
+            serde_json::json!({"k": "v"}),
+            serde_json::json!([]),
+        );
+        let observed = map(
+            serde_json::json!({"a": "1"}),
+            serde_json::json!({"k": "v", "extra": "x"}),
+            serde_json::json!([]),
+        );
+        assert!(satisfied(&desired, &observed));
+    }
+
+    #[test]
+    fn changed_values_labels_and_owner_references_need_a_write() {
+        let owner = serde_json::json!([{"apiVersion": "v1", "kind": "X", "name": "o", "uid": "u"}]);
+        let desired = map(
+            serde_json::json!({"a": "1"}),
+            serde_json::json!({"k": "v"}),
+            serde_json::json!([]),
+        );
+        assert!(!satisfied(
+            &desired,
+            &map(
+                serde_json::json!({"a": "1"}),
+                serde_json::json!({"k": "w"}),
+                serde_json::json!([])
+            )
+        ));
+        assert!(!satisfied(
+            &desired,
+            &map(
+                serde_json::json!({"a": "2"}),
+                serde_json::json!({"k": "v"}),
+                serde_json::json!([])
+            )
+        ));
+        // Retain drops the owner reference: that must be written.
+        assert!(!satisfied(
+            &desired,
+            &map(
+                serde_json::json!({"a": "1"}),
+                serde_json::json!({"k": "v"}),
+                owner
+            )
+        ));
+    }
 }

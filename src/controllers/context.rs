@@ -53,15 +53,16 @@ impl Clock for ManualClock {
 /// Controller settings, chosen explicitly rather than left at library defaults.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Reconciles running at once per controller. Each one does a handful
-    /// of API calls, so a small number keeps the API server's load and our
-    /// memory bounded; 4 keeps a 2-core operator busy without queueing.
+    /// Reconciles running at once per controller. A reconcile mostly waits
+    /// on the API server, so a few in flight keep throughput up; a bound
+    /// keeps the API server's load and our memory predictable.
     pub concurrency: u16,
     /// Importer restarts after which an import that keeps failing is
     /// reported as `ImportFailed` (CDI itself retries forever).
     pub import_retry_limit: i32,
-    /// How soon to look again while waiting on something outside our
-    /// watches (a template becoming ready, a load balancer address).
+    /// How soon to look again at an object that is not Ready yet. Every
+    /// child and referenced object is watched, so this is only a backstop;
+    /// short values make hundreds of waiting objects starve the queue.
     pub requeue_waiting: Duration,
     /// How often a converged object is looked at again anyway.
     pub resync: Duration,
@@ -72,9 +73,9 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            concurrency: 4,
+            concurrency: 8,
             import_retry_limit: 3,
-            requeue_waiting: Duration::from_secs(10),
+            requeue_waiting: Duration::from_secs(30),
             resync: Duration::from_secs(300),
             image_mirrors: Vec::new(),
         }

@@ -11,6 +11,7 @@ pub mod ownership;
 pub mod partner_account;
 pub mod reporter;
 pub mod virtual_server;
+pub mod writes;
 
 use std::sync::Arc;
 

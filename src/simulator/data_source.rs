@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 
 use super::{Sim, SimError, patch_status};
@@ -15,7 +16,29 @@ use crate::kubevirt::{DataSource, DataVolume};
 
 pub async fn run(sim: Arc<Sim>) {
     let api = Api::<DataSource>::all(sim.client.clone());
-    Controller::new(api, watcher::Config::default())
+    let controller = Controller::new(api, watcher::Config::default());
+    let sources = controller.store();
+    controller
+        // The DataVolume behind a source finishing makes it ready.
+        .watches(
+            Api::<DataVolume>::all(sim.client.clone()),
+            watcher::Config::default(),
+            move |dv| {
+                let (ns, name) = (dv.namespace().unwrap_or_default(), dv.name_any());
+                sources
+                    .state()
+                    .into_iter()
+                    .filter(|s| {
+                        s.spec
+                            .source
+                            .pvc
+                            .as_ref()
+                            .is_some_and(|p| p.namespace == ns && p.name == name)
+                    })
+                    .map(|s| ObjectRef::from_obj(&*s))
+                    .collect::<Vec<_>>()
+            },
+        )
         .run(
             reconcile,
             |_, _, sim: Arc<Sim>| Action::requeue(sim.next_step()),
@@ -76,6 +99,6 @@ async fn reconcile(source: Arc<DataSource>, sim: Arc<Sim>) -> Result<Action, Sim
     Ok(if ready {
         Action::await_change()
     } else {
-        Action::requeue(sim.next_step())
+        Action::requeue(sim.waiting())
     })
 }

@@ -104,7 +104,7 @@ async fn reconcile(dv: Arc<DataVolume>, sim: Arc<Sim>) -> Result<Action, SimErro
             {"type": "Ready", "status": "False", "reason": "ClaimPending", "message": refusal},
         ]});
         patch_status(&api, &name, next).await?;
-        return Ok(Action::requeue(Duration::from_secs(2).max(sim.next_step())));
+        return Ok(Action::requeue(sim.waiting()));
     }
 
     let next = match population(&dv) {
@@ -129,10 +129,13 @@ async fn reconcile(dv: Arc<DataVolume>, sim: Arc<Sim>) -> Result<Action, SimErro
             }
         }
     };
-    if let Some(next) = next {
-        patch_status(&api, &name, next).await?;
+    match next {
+        Some(next) => {
+            patch_status(&api, &name, next).await?;
+            Ok(Action::requeue(sim.next_step()))
+        }
+        None => Ok(Action::requeue(sim.waiting())),
     }
-    Ok(Action::requeue(sim.next_step()))
 }
 
 fn succeeded() -> serde_json::Value {

@@ -66,6 +66,13 @@ impl Sim {
     pub fn next_step(&self) -> Duration {
         self.config.step.max(Duration::from_millis(100))
     }
+
+    /// When to look again at an object waiting on another one. Watches
+    /// bring the real news; this is only a backstop, kept long so that
+    /// hundreds of waiting objects do not flood the API server.
+    pub fn waiting(&self) -> Duration {
+        self.config.step.max(Duration::from_secs(3))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -63,7 +63,7 @@ async fn reconcile(
         .failures
         .applies(&ns, &name, annotations, Failure::SnapshotStuck)
     {
-        return Ok(Action::requeue(sim.next_step()));
+        return Ok(Action::requeue(sim.waiting()));
     }
     if sim
         .config
@@ -87,7 +87,7 @@ async fn reconcile(
             {"type": "Ready", "status": "False", "reason": "Not ready"},
         ]}))
         .await?;
-        return Ok(Action::requeue(sim.next_step()));
+        return Ok(Action::requeue(sim.waiting()));
     };
     let vmi = Api::<VirtualMachineInstance>::namespaced(sim.client.clone(), &ns)
         .get_opt(&vm_name)

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
@@ -19,10 +20,34 @@ use crate::kubevirt::{DataVolume, VirtualMachine, VirtualMachineInstance};
 
 pub async fn run(sim: Arc<Sim>) {
     let api = Api::<VirtualMachine>::all(sim.client.clone());
-    Controller::new(api, watcher::Config::default())
+    let controller = Controller::new(api, watcher::Config::default());
+    let vms = controller.store();
+    controller
         .owns(
             Api::<VirtualMachineInstance>::all(sim.client.clone()),
             watcher::Config::default(),
+        )
+        // A DataVolume finishing wakes the VMs that use it, as
+        // virt-controller's volume index does.
+        .watches(
+            Api::<DataVolume>::all(sim.client.clone()),
+            watcher::Config::default(),
+            move |dv| {
+                let (ns, name) = (dv.namespace(), dv.name_any());
+                vms.state()
+                    .into_iter()
+                    .filter(|vm| vm.namespace() == ns)
+                    .filter(|vm| {
+                        vm.spec
+                            .template
+                            .spec
+                            .volumes
+                            .iter()
+                            .any(|v| v.data_volume.as_ref().is_some_and(|d| d.name == name))
+                    })
+                    .map(|vm| ObjectRef::from_obj(&*vm))
+                    .collect::<Vec<_>>()
+            },
         )
         .run(
             reconcile,
@@ -118,12 +143,12 @@ async fn reconcile(vm: Arc<VirtualMachine>, sim: Arc<Sim>) -> Result<Action, Sim
             false,
         )
         .await?;
-        return Ok(Action::requeue(sim.next_step()));
+        return Ok(Action::requeue(sim.waiting()));
     }
     match volumes(&sim, &vm).await? {
         Volumes::Waiting => {
             set_vm(&vms, &vm, "Provisioning", false, false, None, false).await?;
-            return Ok(Action::requeue(sim.next_step()));
+            return Ok(Action::requeue(sim.waiting()));
         }
         Volumes::Failed(why) => {
             set_vm(
@@ -136,7 +161,7 @@ async fn reconcile(vm: Arc<VirtualMachine>, sim: Arc<Sim>) -> Result<Action, Sim
                 false,
             )
             .await?;
-            return Ok(Action::requeue(sim.next_step()));
+            return Ok(Action::requeue(sim.waiting()));
         }
         Volumes::Ready => {}
     }

@@ -186,7 +186,9 @@ pub fn operator() -> &'static Operator {
                     .expect("image server");
                 let client = client_from(&kubeconfig).await;
                 let settings = partnercloud::controllers::context::Settings {
-                    requeue_waiting: Duration::from_millis(500),
+                    requeue_waiting: Duration::from_secs(15),
+                    // Short, so tests see several resyncs of converged objects.
+                    resync: Duration::from_secs(2),
                     ..Default::default()
                 };
                 let sim = partnercloud::simulator::SimConfig {

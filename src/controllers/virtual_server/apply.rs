@@ -10,8 +10,8 @@ use kube::{Client, ResourceExt};
 use super::build::Children;
 use super::fetch::Observed;
 use crate::api::VirtualServer;
-use crate::controllers::apply::{ApplyError, apply, names, sweep};
-use crate::controllers::labels;
+use crate::controllers::apply::{ApplyError, ensure, names, sweep_observed};
+use crate::controllers::writes;
 use crate::kubevirt::{DataVolume, VirtualMachine, VirtualMachineSnapshot};
 
 pub async fn apply_children(
@@ -22,7 +22,7 @@ pub async fn apply_children(
 ) -> Result<(), ApplyError> {
     let ns = server.namespace().unwrap_or_default();
     let uid = server.uid().unwrap_or_default();
-    let selector = labels::server_selector(&server.name_any());
+    let owner = writes::key("VirtualServer", &ns, &server.name_any());
     // No `..`: a new child kind must be applied (and swept) here.
     let Children {
         vm,
@@ -35,43 +35,85 @@ pub async fn apply_children(
 
     let snapshots: Api<VirtualMachineSnapshot> = Api::namespaced(client.clone(), &ns);
     if let Some(snapshot) = &clone_snapshot {
-        apply(&snapshots, snapshot).await?;
+        let current = observed
+            .snapshot
+            .as_ref()
+            .filter(|s| s.name_any() == snapshot.name_any());
+        ensure(&snapshots, snapshot, current, &owner).await?;
     }
 
     let data_volumes: Api<DataVolume> = Api::namespaced(client.clone(), &ns);
     let all_disks: Vec<DataVolume> = disks.into_iter().chain(iso).collect();
     for dv in &all_disks {
-        let applied = apply(&data_volumes, dv).await?;
-        replace(&mut observed.data_volumes, applied);
+        let current = observed.data_volume(&dv.name_any()).cloned();
+        if let Some(applied) = ensure(&data_volumes, dv, current.as_ref(), &owner).await? {
+            replace(&mut observed.data_volumes, applied);
+        }
     }
 
     let vms: Api<VirtualMachine> = Api::namespaced(client.clone(), &ns);
     if let Some(vm) = &vm {
-        observed.vm = Some(apply(&vms, vm).await?);
+        if let Some(applied) = ensure(&vms, vm, observed.vm.as_ref(), &owner).await? {
+            observed.vm = Some(applied);
+        }
     }
 
     let service_api: Api<Service> = Api::namespaced(client.clone(), &ns);
     for service in &services {
-        let applied = apply(&service_api, service).await?;
-        replace(&mut observed.services, applied);
+        let current = observed.service(&service.name_any()).cloned();
+        if let Some(applied) = ensure(&service_api, service, current.as_ref(), &owner).await? {
+            replace(&mut observed.services, applied);
+        }
     }
     let policy_api: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
     for policy in &network_policies {
-        apply(&policy_api, policy).await?;
+        let current = observed
+            .network_policies
+            .iter()
+            .find(|p| p.name_any() == policy.name_any())
+            .cloned();
+        ensure(&policy_api, policy, current.as_ref(), &owner).await?;
     }
 
     // The sweep only ever deletes children owned by this server: retained
     // disks (no owner) and the VM (swept only by GC) are never touched here.
-    let removed_disks = sweep(&data_volumes, &selector, &uid, &names(&all_disks)).await?;
+    let existing_disks = observed.data_volumes.clone();
+    let removed_disks =
+        sweep_observed(&data_volumes, &existing_disks, &uid, &names(&all_disks)).await?;
+    let existing_policies = observed.network_policies.clone();
+    let removed_policies = sweep_observed(
+        &policy_api,
+        &existing_policies,
+        &uid,
+        &names(&network_policies),
+    )
+    .await?;
+    let existing_snapshots: Vec<VirtualMachineSnapshot> =
+        observed.snapshot.iter().cloned().collect();
+    let removed_snapshots = sweep_observed(
+        &snapshots,
+        &existing_snapshots,
+        &uid,
+        &names(&clone_snapshot),
+    )
+    .await?;
     observed
         .data_volumes
         .retain(|d| !removed_disks.contains(&d.name_any()));
-    let removed_services = sweep(&service_api, &selector, &uid, &names(&services)).await?;
+    let existing_services = observed.services.clone();
+    let removed_services =
+        sweep_observed(&service_api, &existing_services, &uid, &names(&services)).await?;
     observed
         .services
         .retain(|s| !removed_services.contains(&s.name_any()));
-    sweep(&policy_api, &selector, &uid, &names(&network_policies)).await?;
-    sweep(&snapshots, &selector, &uid, &names(&clone_snapshot)).await?;
+    for _ in removed_disks
+        .iter()
+        .chain(&removed_services)
+        .chain(&removed_policies)
+        .chain(&removed_snapshots)
+    {
+        writes::record(&owner);
+    }
     Ok(())
 }
 

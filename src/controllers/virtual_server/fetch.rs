@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
 
@@ -46,6 +47,7 @@ pub struct Observed {
     /// DataVolumes labelled with this server (disks and ISO).
     pub data_volumes: Vec<DataVolume>,
     pub services: Vec<Service>,
+    pub network_policies: Vec<NetworkPolicy>,
 }
 
 impl Observed {
@@ -129,6 +131,11 @@ pub async fn observe(client: &Client, server: &VirtualServer) -> Result<Observed
         .await
         .map_err(read("services"))?
         .items;
+    let network_policies = Api::<NetworkPolicy>::namespaced(client.clone(), &ns)
+        .list(&by_label)
+        .await
+        .map_err(read("network policies"))?
+        .items;
 
     Ok(Observed {
         namespace_labels: namespace.map(|n| n.labels().clone()).unwrap_or_default(),
@@ -140,5 +147,6 @@ pub async fn observe(client: &Client, server: &VirtualServer) -> Result<Observed
         vmi,
         data_volumes,
         services,
+        network_policies,
     })
 }

@@ -177,6 +177,11 @@ async fn reconcile(server: Arc<VirtualServer>, ctx: Arc<Context>) -> Result<Acti
             &server.namespace().unwrap_or_default(),
         );
         let patch = serde_json::json!({ "status": new_status });
+        crate::controllers::writes::record(&crate::controllers::writes::key(
+            "VirtualServer",
+            &server.namespace().unwrap_or_default(),
+            &server.name_any(),
+        ));
         api.patch_status(
             &server.name_any(),
             &PatchParams::default(),
