@@ -10,4 +10,5 @@ mod admission;
 mod common;
 mod crds;
 mod garbage_collection;
+mod server_template;
 mod virtual_server;
