@@ -20,8 +20,10 @@ use crate::controlplane::{ControlPlane, ControlPlaneOptions, find_assets, kubevi
 use crate::image_server::ImageServer;
 use crate::simulator::{self, SimConfig};
 
-/// The host example manifests use for images; `dev` mirrors it to a local
-/// image server.
+/// The host example manifests use for images; `dev` mirrors it to the root
+/// of a local image server, so `https://images.partnercloud.example/images/x.qcow2`
+/// is served (with [`crate::image_server::image_sha256`]`("/images/x.qcow2")`
+/// as its digest) from `/images/x.qcow2`.
 pub const EXAMPLE_IMAGE_HOST: &str = "https://images.partnercloud.example/";
 
 #[derive(Debug, thiserror::Error)]
@@ -314,6 +316,42 @@ async fn watch_table(
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image_server::image_sha256;
+
+    /// The examples carry real digests of what `dev` serves, so they
+    /// cannot drift from the image server.
+    #[test]
+    fn example_template_digests_match_what_dev_serves() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/examples");
+        let docs = read_examples(&dir).unwrap();
+        let images: Vec<&Value> = docs
+            .iter()
+            .filter(|d| d["kind"] == "ServerTemplate")
+            .map(|d| &d["spec"]["source"]["image"])
+            .filter(|i| !i.is_null())
+            .collect();
+        assert!(images.len() >= 2, "the examples import templates");
+        for image in images {
+            let url = image["url"].as_str().unwrap();
+            let path = url
+                .strip_prefix(EXAMPLE_IMAGE_HOST)
+                .unwrap_or_else(|| panic!("{url} is not under {EXAMPLE_IMAGE_HOST}"));
+            assert!(
+                path.starts_with("images/"),
+                "{url}: only /images/ is served"
+            );
+            assert_eq!(
+                image["sha256"].as_str(),
+                Some(image_sha256(&format!("/{path}")).as_str()),
+                "{url}"
+            );
         }
     }
 }

@@ -11,10 +11,14 @@ use super::virtual_server::ImageSource;
 /// A golden image: a prepared system disk (Windows or Linux with the
 /// 1C:Enterprise platform, a DBMS and settings) that VirtualServers are
 /// deployed from with `spec.source.template`. It is imported from a URL or
-/// captured hot from a configured server, and published as a CDI
-/// DataSource that new disks clone from. Changing `spec.source` makes a new
-/// version: the image is imported or captured again and republished; servers
-/// already deployed keep their own disks.
+/// captured hot from a configured server into a golden CDI DataVolume, and
+/// published as a CDI DataSource (named like the template) that new disks
+/// clone from. Changing `spec.source` makes a new version: the image is
+/// imported or captured again into a new golden DataVolume and republished
+/// once ready; the previous golden image stays published until then and is
+/// removed afterwards. Servers already deployed keep their own disks, which
+/// are independent copies: deleting the template or changing its source
+/// never touches them.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "partnercloud.io",
@@ -26,6 +30,7 @@ use super::virtual_server::ImageSource;
     category = "partnercloud",
     derive = "PartialEq",
     doc = "A golden image that VirtualServers are deployed from.",
+    validation = Rule::new("size(self.metadata.name) <= 48").message("metadata.name of a ServerTemplate must be at most 48 characters (it is a label value and names the golden disk, <name>-golden-<hash>)"),
     printcolumn(name = "OS", type_ = "string", json_path = ".spec.os.name"),
     printcolumn(name = "Disk", type_ = "string", json_path = ".spec.diskSize"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
@@ -103,8 +108,11 @@ pub struct TemplateSource {
     /// matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageSource>,
-    /// Capture the system disk of a configured, running VirtualServer
-    /// through a snapshot; the server keeps running and is not modified.
+    /// Capture the system disk (the first disk) of a configured
+    /// VirtualServer through a VM snapshot: online while it runs (no
+    /// downtime), offline when it is stopped; the server is not modified.
+    /// Its data disks are not part of the template. The capture is taken
+    /// once per source; once captured, the server may change or go.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerCapture>,
 }
@@ -116,15 +124,27 @@ pub struct ServerCapture {
     /// The VirtualServer's name.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
-    /// The server's namespace; the template's namespace when omitted.
+    /// The server's namespace; the template's namespace when omitted. Only
+    /// the template's own namespace is accepted (otherwise the template
+    /// reports `SourceInOtherNamespace`): capturing another namespace's
+    /// server would copy a tenant's disk out of its namespace, and CDI
+    /// cannot restore a volume snapshot across namespaces anyway. Capture
+    /// in the server's namespace and share the template with
+    /// `spec.sharing` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 63),
         regex(pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     )]
     pub namespace: Option<String>,
-    /// Give every server deployed from the template a fresh identity (new
-    /// MAC address, firmware UUID and hostname). Default true.
+    /// Whether the captured image is meant to be generalized on first boot
+    /// (default true). Every server deployed from any template always gets a
+    /// fresh machine identity — MAC address, firmware UUID and hostname
+    /// derived from the server itself, the same mechanism as a hot copy —
+    /// whatever this says. `generalize` is recorded as the label
+    /// `partnercloud.io/generalize` on the golden image and its DataSource,
+    /// so guest tooling (e.g. a sysprep unattend in the server's `userData`)
+    /// knows the image still carries its source's OS-level identity.
     #[serde(default = "default_true")]
     pub generalize: bool,
 }
@@ -207,13 +227,38 @@ pub struct ServerTemplateStatus {
     /// Whether the image's SHA-256 was checked and matched `spec.source.image.sha256`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum_verified: Option<bool>,
-    /// Number of VirtualServers deployed from this template that still exist.
+    /// Number of VirtualServers (in any namespace) whose
+    /// `spec.source.template` names this template.
     #[serde(default)]
     pub used_by: i32,
-    /// `Ready` with a reason such as `Importing`, `ImportFailed`,
-    /// `ChecksumMismatch`, `Capturing`, `SourceServerNotFound`.
+    /// The outcome of the operator's own SHA-256 check of
+    /// `spec.source.image`, remembered so the image is not downloaded again
+    /// on every reconcile. Changing the URL or the digest checks again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<ChecksumStatus>,
+    /// The golden DataVolume (and claim) last published through the
+    /// template's DataSource. It is kept while a new version of the source
+    /// is imported or captured, and removed once the new one is published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_volume: Option<String>,
+    /// `Ready` with a reason: `Importing`, `Verifying`, `Capturing`,
+    /// `Publishing`, `Ready`; or why not: `ImportFailed`,
+    /// `ChecksumMismatch`, `SourceServerNotFound`, `SourceNotRunning`,
+    /// `SourceInOtherNamespace`, `SnapshotFailed`, `DiskSizeTooSmall`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// A remembered SHA-256 check of an image.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChecksumStatus {
+    /// The image URL as written in `spec.source.image.url` (before mirrors).
+    pub url: String,
+    /// The digest `spec.source.image.sha256` expected.
+    pub expected: String,
+    /// The digest of the bytes the operator read.
+    pub actual: String,
 }
 
 /// Lifecycle phase of a template.

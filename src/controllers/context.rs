@@ -68,6 +68,13 @@ pub struct Settings {
     pub resync: Duration,
     /// Image URL prefixes to rewrite before fetching.
     pub image_mirrors: Vec<super::mirror::ImageMirror>,
+    /// Template images whose SHA-256 the operator streams at once. Each
+    /// download holds a connection and a core's worth of hashing; two keep
+    /// a 2-core operator responsive while golden images are verified.
+    pub checksum_concurrency: usize,
+    /// How long one checksum download may take before it is abandoned
+    /// (and retried later). A 40 GiB image at 50 MB/s needs ~15 minutes.
+    pub checksum_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -78,6 +85,8 @@ impl Default for Settings {
             requeue_waiting: Duration::from_secs(30),
             resync: Duration::from_secs(300),
             image_mirrors: Vec::new(),
+            checksum_concurrency: 2,
+            checksum_timeout: Duration::from_secs(30 * 60),
         }
     }
 }

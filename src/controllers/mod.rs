@@ -10,6 +10,7 @@ pub mod names;
 pub mod ownership;
 pub mod partner_account;
 pub mod reporter;
+pub mod server_template;
 pub mod virtual_server;
 pub mod writes;
 
@@ -28,5 +29,14 @@ pub async fn run_all(client: Client, clock: Arc<dyn Clock>, settings: Settings) 
         "partnercloud-virtualserver",
         settings.clone(),
     ));
-    tokio::join!(virtual_server::run(servers));
+    let templates = Arc::new(Context::new(
+        client.clone(),
+        clock.clone(),
+        "partnercloud-servertemplate",
+        settings.clone(),
+    ));
+    tokio::join!(
+        virtual_server::run(servers),
+        server_template::run(templates)
+    );
 }

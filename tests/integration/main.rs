@@ -11,4 +11,5 @@ mod churn;
 mod common;
 mod crds;
 mod garbage_collection;
+mod server_template;
 mod virtual_server;

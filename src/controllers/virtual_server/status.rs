@@ -89,7 +89,10 @@ fn dv_phase(dv: &DataVolume) -> &str {
         .unwrap_or("Pending")
 }
 
-fn dv_failure(dv: &DataVolume, limit: i32) -> Option<String> {
+/// Why a DataVolume will not finish: CDI's `Failed` phase, or an importer
+/// that restarted `limit` times (CDI itself retries for ever). Shared with
+/// the ServerTemplate controller's golden images.
+pub fn dv_failure(dv: &DataVolume, limit: i32) -> Option<String> {
     let status = dv.status.as_ref()?;
     let running = condition(&status.conditions, "Running");
     let why = running
