@@ -1,5 +1,8 @@
 //! kube-controller-manager, running only the controllers the operator relies on: the garbage
-//! collector (owner references) and the namespace controller (namespace deletion).
+//! collector (owner references), the namespace controller (namespace deletion), the volume
+//! protection controllers (they lift the `kubernetes.io/pvc-protection` finalizer of unused
+//! claims, without which a namespace holding disks never finishes deleting) and ClusterRole
+//! aggregation (the client-admin role is aggregated).
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,7 +15,8 @@ use super::readiness::{get_ok, wait_ready};
 
 pub(crate) const NAME: &str = "kube-controller-manager";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-const CONTROLLERS: &str = "garbagecollector,namespace";
+const CONTROLLERS: &str =
+    "garbagecollector,namespace,pvc-protection,pv-protection,clusterrole-aggregation";
 
 /// How to start kube-controller-manager with the identity in `kubeconfig`.
 pub(crate) fn launch(
@@ -84,7 +88,7 @@ mod tests {
         );
         for expected in [
             "--kubeconfig=/kcm.kubeconfig",
-            "--controllers=garbagecollector,namespace",
+            "--controllers=garbagecollector,namespace,pvc-protection,pv-protection,clusterrole-aggregation",
             "--leader-elect=false",
             "--secure-port=4",
             "--bind-address=127.0.0.1",

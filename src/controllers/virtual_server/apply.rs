@@ -52,10 +52,10 @@ pub async fn apply_children(
     }
 
     let vms: Api<VirtualMachine> = Api::namespaced(client.clone(), &ns);
-    if let Some(vm) = &vm {
-        if let Some(applied) = ensure(&vms, vm, observed.vm.as_ref(), &owner).await? {
-            observed.vm = Some(applied);
-        }
+    if let Some(vm) = &vm
+        && let Some(applied) = ensure(&vms, vm, observed.vm.as_ref(), &owner).await?
+    {
+        observed.vm = Some(applied);
     }
 
     let service_api: Api<Service> = Api::namespaced(client.clone(), &ns);
