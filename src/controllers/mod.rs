@@ -27,5 +27,11 @@ pub async fn run_all(client: Client, clock: Arc<dyn Clock>, settings: Settings) 
         "partnercloud-virtualserver",
         settings.clone(),
     ));
-    tokio::join!(virtual_server::run(servers));
+    let backups = Arc::new(Context::new(
+        client.clone(),
+        clock.clone(),
+        "partnercloud-backuppolicy",
+        settings.clone(),
+    ));
+    tokio::join!(virtual_server::run(servers), backup_policy::run(backups));
 }
