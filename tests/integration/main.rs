@@ -7,6 +7,7 @@
 //! message that says how to get them (`make controlplane`).
 
 mod admission;
+mod backup_policy;
 mod common;
 mod crds;
 mod garbage_collection;
