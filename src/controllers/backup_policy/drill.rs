@@ -6,8 +6,11 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use kube::ResourceExt;
 
-use super::judge::started_at;
+use super::health::ServerFailure;
+use super::judge::{DrillMark, DrillVerdict, Judged, drill_annotations, started_at};
 use super::naming;
+use super::outcome::FailureReason;
+use super::plan::{Note, Writes, reason};
 use crate::api::VirtualServer;
 use crate::api::conditions::{self, READY};
 
@@ -77,6 +80,66 @@ pub fn judge_drill(
         drill,
         state,
     })
+}
+
+/// Records the verdict of every finished drill on its snapshot and
+/// removes its server. Returns the failures (one per failed server), which
+/// count as one failed run.
+pub fn finish(
+    drills: &[Drill],
+    judged: &mut [Judged],
+    now: DateTime<Utc>,
+    writes: &mut Writes,
+    notes: &mut Vec<Note>,
+) -> Vec<ServerFailure> {
+    let mut failures = Vec::new();
+    for drill in drills {
+        let verdict = match &drill.state {
+            DrillState::Running => continue,
+            DrillState::Passed => DrillVerdict::Verified(now),
+            DrillState::Failed(why) => DrillVerdict::Failed(why.clone()),
+        };
+        writes.delete_drills.push(drill.name.clone());
+        let Some(backup) = judged.iter_mut().find(|j| j.snapshot == drill.snapshot) else {
+            continue; // the backup is gone; nothing to mark
+        };
+        let mark = DrillMark {
+            drill: drill.drill.clone(),
+            verdict,
+        };
+        // Seen before (the server's deletion did not go through yet):
+        // already marked and counted.
+        if backup.drill.as_ref().is_some_and(|m| m.drill == mark.drill) {
+            continue;
+        }
+        writes
+            .mark_snapshots
+            .push((backup.snapshot.clone(), drill_annotations(&mark, now)));
+        match &mark.verdict {
+            DrillVerdict::Verified(_) => notes.push(Note {
+                warning: false,
+                reason: reason::DRILL_PASSED,
+                message: format!(
+                    "{} of {} restored and started",
+                    backup.snapshot, backup.server
+                ),
+            }),
+            DrillVerdict::Failed(why) => {
+                notes.push(Note {
+                    warning: true,
+                    reason: reason::DRILL_FAILED,
+                    message: format!("{} of {}: {why}", backup.snapshot, backup.server),
+                });
+                failures.push(ServerFailure {
+                    server: backup.server.clone(),
+                    reason: FailureReason::RestoreDrillFailed,
+                    message: why.clone(),
+                });
+            }
+        }
+        backup.drill = Some(mark);
+    }
+    failures
 }
 
 #[cfg(test)]

@@ -14,9 +14,10 @@
 //! - [`naming`]: snapshot and restore-drill names, labels, annotations.
 //! - [`outcome`]: a snapshot's observed status judged into a backup outcome.
 //! - [`judge`]: a listed snapshot read back into a judged backup.
-//! - [`drill`]: where a restore drill in flight stands.
+//! - [`drill`]: where a restore drill in flight stands, and its verdict.
+//! - [`servers`]: which servers are selected, read from, shown `lastBackup`.
 //! - [`retention`]: grandfather-father-son selection of what to delete.
-//! - [`health`]: consecutive failures and the `Healthy` condition.
+//! - [`health`]: runs judged into consecutive failures; `Healthy`.
 //! - [`plan`]: one pass, decided — everything to write, and the status.
 //! - [`build`]: the snapshot and drill server a pass creates.
 //! - [`status`]: the status and whether it changed.
@@ -42,6 +43,7 @@ pub mod plan;
 pub mod retention;
 pub mod run_now;
 pub mod schedule;
+pub mod servers;
 pub mod status;
 pub mod validate;
 

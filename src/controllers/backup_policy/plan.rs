@@ -15,7 +15,7 @@
 //! 6. retention ([`super::retention`]) and the servers' `lastBackup`;
 //! 7. the status.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
@@ -25,24 +25,23 @@ use kube::core::SelectorExt;
 use super::backup::Backup;
 use super::build;
 use super::decision::ScheduleState;
-use super::drill::{Drill, DrillState, judge_drill};
+use super::drill::{self, Drill, DrillState, judge_drill};
 use super::fetch::Observed;
-use super::health::{self, RunVerdict, ServerFailure, ServerRun};
-use super::judge::{DrillMark, DrillVerdict, Judged, Judging, Trigger, judge_snapshot};
+use super::health;
+use super::judge::{Judged, Judging, Trigger, judge_snapshot};
 use super::kube_time;
 use super::naming;
-use super::outcome::{FailureReason, Outcome};
+use super::outcome::Outcome;
 use super::overlap;
 use super::retention;
 use super::run_now::{RUN_NOW_ANNOTATION, run_now};
+use super::servers;
 use super::status::{self, StatusParts};
 use super::validate::Valid;
 use crate::api::backup_policy::{BackupPolicyStatus, ObservedSchedule};
-use crate::api::conditions;
 use crate::api::virtual_server::LastBackup;
 use crate::api::{BackupPolicy, VirtualServer};
 use crate::controllers::ownership::OwnershipError;
-use crate::controllers::virtual_server::status::DISKS_READY;
 use crate::kubevirt::VirtualMachineSnapshot;
 
 /// Everything one pass writes. The driver destructures it without `..`,
@@ -185,13 +184,13 @@ pub fn plan(
         })
         .filter_map(|s| judge_drill(s, drill_timeout, now))
         .collect();
-    let drill_failures = finish_drills(&drills, &mut judged, now, &mut writes, &mut notes);
+    let drill_failures = drill::finish(&drills, &mut judged, now, &mut writes, &mut notes);
 
     // 3. Finished runs.
-    let health = judge_runs(&previous, &judged, drill_failures, now);
+    let health = health::judge_runs(&previous, &judged, drill_failures, now);
 
     // 4. Runs to start.
-    let reading = restores_reading(&observed.servers);
+    let reading = servers::restores_reading(&observed.servers);
     let mut planned: Vec<Backup> = judged
         .iter()
         .map(|j| j.backup(reading.contains(&j.snapshot)))
@@ -199,10 +198,10 @@ pub fn plan(
     let selected: Vec<&VirtualServer> = observed
         .servers
         .iter()
-        .filter(|s| selectable(s) && valid.selector.matches(s.labels()))
+        .filter(|s| servers::selectable(s) && valid.selector.matches(s.labels()))
         .collect();
     let (provisioned, unprovisioned): (Vec<&VirtualServer>, Vec<&VirtualServer>) =
-        selected.iter().partition(|s| disks_ready(s));
+        selected.iter().partition(|s| servers::disks_ready(s));
     let ready_names: Vec<String> = provisioned.iter().map(|s| s.name_any()).collect();
     let schedule_state = |last_started: Option<DateTime<Utc>>| ScheduleState {
         anchor,
@@ -331,7 +330,7 @@ pub fn plan(
         });
     }
     judged.retain(|j| !writes.delete_snapshots.contains(&j.snapshot));
-    writes.last_backups = last_backups(&policy_name, &judged, &observed.servers);
+    writes.last_backups = servers::last_backups(&policy_name, &judged, &observed.servers);
 
     // 7. Status.
     let healthy = health::healthy_condition(
@@ -397,43 +396,6 @@ fn content_of<'a>(
     observed.contents.get(name)
 }
 
-/// A server the policy may select: not being deleted, and not a restore
-/// drill's temporary copy.
-fn selectable(server: &VirtualServer) -> bool {
-    server.metadata.deletion_timestamp.is_none()
-        && server.labels().get(naming::ROLE_LABEL).map(String::as_str) != Some(naming::DRILL_ROLE)
-}
-
-/// Whether a server's disks exist and are ready, so its VM can be
-/// snapshotted. A server still provisioning is skipped (and named in
-/// `Ready`'s message) rather than given a snapshot that cannot succeed.
-fn disks_ready(server: &VirtualServer) -> bool {
-    server
-        .status
-        .as_ref()
-        .is_some_and(|s| conditions::is_true(&s.conditions, DISKS_READY))
-}
-
-/// Snapshots a restore is reading from: those named in `source.backup` by
-/// a server (a restore, or a drill) whose disks are not all restored yet.
-pub fn restores_reading(servers: &[VirtualServer]) -> BTreeSet<String> {
-    servers
-        .iter()
-        .filter(|s| s.metadata.deletion_timestamp.is_none())
-        .filter_map(|s| {
-            let snapshot = &s.spec.source.backup.as_ref()?.snapshot;
-            let restored = s.status.as_ref().is_some_and(|st| {
-                st.disks.len() >= s.spec.disks.len()
-                    && st
-                        .disks
-                        .iter()
-                        .all(|d| d.phase.as_deref() == Some("Succeeded"))
-            });
-            (!restored).then(|| snapshot.clone())
-        })
-        .collect()
-}
-
 fn run_notes(
     slot: DateTime<Utc>,
     trigger: &Trigger,
@@ -465,205 +427,6 @@ fn run_notes(
             ),
         });
     }
-}
-
-/// Records the verdict of every finished drill on its snapshot and
-/// removes its server. Returns the failures (one per failed server), which
-/// count as one failed run.
-fn finish_drills(
-    drills: &[Drill],
-    judged: &mut [Judged],
-    now: DateTime<Utc>,
-    writes: &mut Writes,
-    notes: &mut Vec<Note>,
-) -> Vec<ServerFailure> {
-    let mut failures = Vec::new();
-    for drill in drills {
-        let verdict = match &drill.state {
-            DrillState::Running => continue,
-            DrillState::Passed => DrillVerdict::Verified(now),
-            DrillState::Failed(why) => DrillVerdict::Failed(why.clone()),
-        };
-        writes.delete_drills.push(drill.name.clone());
-        let Some(backup) = judged.iter_mut().find(|j| j.snapshot == drill.snapshot) else {
-            continue; // the backup is gone; nothing to mark
-        };
-        let mark = DrillMark {
-            drill: drill.drill.clone(),
-            verdict,
-        };
-        // Seen before (the server's deletion did not go through yet):
-        // already marked and counted.
-        if backup.drill.as_ref().is_some_and(|m| m.drill == mark.drill) {
-            continue;
-        }
-        writes.mark_snapshots.push((
-            backup.snapshot.clone(),
-            super::judge::drill_annotations(&mark, now),
-        ));
-        match &mark.verdict {
-            DrillVerdict::Verified(_) => notes.push(Note {
-                warning: false,
-                reason: reason::DRILL_PASSED,
-                message: format!(
-                    "{} of {} restored and started",
-                    backup.snapshot, backup.server
-                ),
-            }),
-            DrillVerdict::Failed(why) => {
-                notes.push(Note {
-                    warning: true,
-                    reason: reason::DRILL_FAILED,
-                    message: format!("{} of {}: {why}", backup.snapshot, backup.server),
-                });
-                failures.push(ServerFailure {
-                    server: backup.server.clone(),
-                    reason: FailureReason::RestoreDrillFailed,
-                    message: why.clone(),
-                });
-            }
-        }
-        backup.drill = Some(mark);
-    }
-    failures
-}
-
-/// The health counters after this pass.
-#[derive(Debug, Clone, PartialEq)]
-struct Health {
-    consecutive_failures: i32,
-    last_judged: Option<DateTime<Utc>>,
-    last_successful_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
-    /// Failures judged in this pass, if any.
-    fresh_failures: Vec<ServerFailure>,
-    failed_now: bool,
-}
-
-impl Health {
-    fn any_judged(&self) -> bool {
-        self.last_judged.is_some() || self.consecutive_failures > 0
-    }
-
-    /// The failures the `Healthy` message names: this pass's, or else
-    /// those of the newest failed backups still recorded.
-    fn latest_failures(&self, judged: &[Judged]) -> Vec<ServerFailure> {
-        if !self.fresh_failures.is_empty() {
-            return self.fresh_failures.clone();
-        }
-        let failed: Vec<(&Judged, FailureReason, String)> = judged
-            .iter()
-            .filter_map(|j| match j.effective() {
-                Outcome::Failed { reason, message } => Some((j, reason, message)),
-                _ => None,
-            })
-            .collect();
-        let Some(newest) = failed.iter().map(|(j, ..)| j.slot).max() else {
-            return Vec::new();
-        };
-        let mut out: Vec<ServerFailure> = failed
-            .into_iter()
-            .filter(|(j, ..)| j.slot == newest)
-            .map(|(j, reason, message)| ServerFailure {
-                server: j.server.clone(),
-                reason,
-                message,
-            })
-            .collect();
-        out.sort_by(|a, b| a.server.cmp(&b.server));
-        out
-    }
-}
-
-/// Judges, oldest first, every run newer than the last one judged, until
-/// one is still unfinished; then counts the drills that failed.
-fn judge_runs(
-    previous: &BackupPolicyStatus,
-    judged: &[Judged],
-    drill_failures: Vec<ServerFailure>,
-    now: DateTime<Utc>,
-) -> Health {
-    let mut health = Health {
-        consecutive_failures: previous.consecutive_failures.max(0),
-        last_judged: previous
-            .last_judged_run_time
-            .as_ref()
-            .map(kube_time::to_utc),
-        last_successful_time: previous.last_successful_time.clone(),
-        fresh_failures: Vec::new(),
-        failed_now: false,
-    };
-    let slots: BTreeSet<DateTime<Utc>> = judged
-        .iter()
-        .map(|j| j.slot)
-        .filter(|slot| health.last_judged.is_none_or(|last| *slot > last))
-        .collect();
-    for slot in slots {
-        let servers: Vec<(String, ServerRun)> = judged
-            .iter()
-            .filter(|j| j.slot == slot)
-            .map(|j| (j.server.clone(), ServerRun::Took(j.outcome.clone())))
-            .collect();
-        let verdict = health::judge_run(&servers);
-        if verdict == RunVerdict::Unfinished {
-            break;
-        }
-        health.consecutive_failures =
-            health::consecutive_failures(health.consecutive_failures, &verdict);
-        match verdict {
-            RunVerdict::Succeeded => {
-                health.last_successful_time = Some(kube_time::to_time(now));
-                health.fresh_failures.clear();
-            }
-            RunVerdict::Failed(failures) => {
-                health.fresh_failures = failures;
-                health.failed_now = true;
-            }
-            RunVerdict::Unfinished | RunVerdict::NothingToJudge => {}
-        }
-        health.last_judged = Some(slot);
-    }
-    if !drill_failures.is_empty() {
-        health.consecutive_failures = health.consecutive_failures.saturating_add(1);
-        health.fresh_failures.extend(drill_failures);
-        health.failed_now = true;
-    }
-    health
-}
-
-/// `status.lastBackup` for each existing server this policy has a good
-/// backup of, where it differs from what the server shows. A newer backup
-/// published there by another policy is left alone.
-fn last_backups(
-    policy: &str,
-    judged: &[Judged],
-    servers: &[VirtualServer],
-) -> Vec<(String, LastBackup)> {
-    let mut out = Vec::new();
-    for server in servers.iter().filter(|s| selectable(s)) {
-        let name = server.name_any();
-        let Some(newest) = judged
-            .iter()
-            .filter(|j| j.server == name && j.is_good())
-            .max_by_key(|j| j.slot)
-        else {
-            continue;
-        };
-        let ours = LastBackup {
-            policy: policy.to_string(),
-            snapshot: newest.snapshot.clone(),
-            time: kube_time::to_time(newest.taken.unwrap_or(newest.slot)),
-        };
-        let shown = server.status.as_ref().and_then(|s| s.last_backup.as_ref());
-        let publish = match shown {
-            None => true,
-            Some(shown) if *shown == ours => false,
-            Some(shown) => shown.policy == policy || shown.time.0 <= ours.time.0,
-        };
-        if publish {
-            out.push((name, ours));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
