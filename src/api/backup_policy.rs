@@ -244,6 +244,25 @@ pub struct BackupPolicyStatus {
     /// The last "run now" token that was honoured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run_now_token: Option<String>,
+    /// The schedule settings `scheduleEffectiveSince` applies to, as last
+    /// seen: when `schedule`, `timeZone`, `suspend` or the restore drill's
+    /// schedule differ from these, the schedule has changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_schedule: Option<ObservedSchedule>,
+    /// When the current schedule took effect: when the operator first saw
+    /// the policy, or saw `schedule`, `timeZone`, `suspend` or the drill
+    /// schedule change. Slots at or before it never run, so creating,
+    /// editing or resuming a policy never fires a run by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_effective_since: Option<Time>,
+    /// The slot of the latest restore drill started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drill_time: Option<Time>,
+    /// The slot (or "run now" time) of the latest run whose outcome is
+    /// counted in `consecutiveFailures`. A run is counted once, when none
+    /// of its backups is in progress any more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_judged_run_time: Option<Time>,
     /// Backups made by this policy, newest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backups: Vec<BackupRecord>,
@@ -274,9 +293,30 @@ pub struct BackupRecord {
     /// Total restore size of the snapshot's volumes, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size_bytes: Option<i64>,
-    /// Why a failed backup failed.
+    /// Why a failed backup failed, a stable name: `SnapshotFailed`,
+    /// `DeadlineExceeded` or `RestoreDrillFailed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Why a failed backup failed, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// The settings that decide when runs happen, as the operator last saw
+/// them (see `scheduleEffectiveSince`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedSchedule {
+    /// `spec.schedule`.
+    pub schedule: String,
+    /// `spec.timeZone`.
+    pub time_zone: String,
+    /// `spec.suspend`.
+    #[serde(default)]
+    pub suspend: bool,
+    /// `spec.verify.restoreDrill.schedule`, when drills are on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill_schedule: Option<String>,
 }
 
 /// Outcome of one backup.

@@ -1,6 +1,7 @@
 //! What every reconcile gets: the client, an injected clock, one shared
 //! event recorder per controller, and explicit settings.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +22,42 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         Timestamp::now()
+    }
+}
+
+/// The real clock plus an offset that only ever grows: time runs as usual
+/// and can also jump ahead, never back. Integration tests share one
+/// operator for the whole test binary; with this clock a test makes a
+/// schedule's slot, a run deadline or a drill timeout arrive without
+/// waiting for it, while everything else keeps seeing time move forward.
+#[derive(Debug, Default)]
+pub struct OffsetClock {
+    offset_ms: AtomicU64,
+}
+
+impl OffsetClock {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.offset_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    /// How far ahead of the system clock this clock is.
+    pub fn offset(&self) -> Duration {
+        Duration::from_millis(self.offset_ms.load(Ordering::SeqCst))
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> Timestamp {
+        let offset = k8s_openapi::jiff::SignedDuration::try_from(self.offset())
+            .unwrap_or(k8s_openapi::jiff::SignedDuration::MAX);
+        let now = Timestamp::now();
+        now.saturating_add(offset).unwrap_or(now)
     }
 }
 
@@ -136,5 +173,20 @@ mod tests {
         assert_eq!(clock.now(), start);
         clock.advance(Duration::from_secs(3600));
         assert_eq!(clock.now().to_string(), "2026-03-29T01:30:00Z");
+    }
+
+    #[test]
+    fn offset_clock_runs_with_the_system_clock_and_jumps_ahead() {
+        let clock = OffsetClock::new();
+        let before = Timestamp::now();
+        assert!(clock.now() >= before);
+        clock.advance(Duration::from_secs(7200));
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(clock.offset(), Duration::from_secs(7260));
+        let ahead = clock.now().duration_since(Timestamp::now());
+        assert!(
+            ahead.as_secs() >= 7250 && ahead.as_secs() <= 7260,
+            "{ahead:?}"
+        );
     }
 }

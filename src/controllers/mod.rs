@@ -35,8 +35,15 @@ pub async fn run_all(client: Client, clock: Arc<dyn Clock>, settings: Settings) 
         "partnercloud-servertemplate",
         settings.clone(),
     ));
+    let backups = Arc::new(Context::new(
+        client.clone(),
+        clock.clone(),
+        "partnercloud-backuppolicy",
+        settings.clone(),
+    ));
     tokio::join!(
         virtual_server::run(servers),
-        server_template::run(templates)
+        server_template::run(templates),
+        backup_policy::run(backups)
     );
 }

@@ -10,6 +10,9 @@ use std::sync::RwLock;
 
 pub const ANNOTATION: &str = "simulator.partnercloud.io/fail";
 
+/// The name that stands for every object of a namespace in a plan.
+const EVERY: &str = "*";
+
 /// How an object fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Failure {
@@ -53,6 +56,12 @@ impl FailurePlan {
             .insert((format!("{namespace}/{name}"), failure));
     }
 
+    /// Makes every object in `namespace` fail with `failure` (for objects
+    /// whose names a test cannot know in advance, like a backup's).
+    pub fn inject_namespace(&self, namespace: &str, failure: Failure) {
+        self.inject(namespace, EVERY, failure);
+    }
+
     /// Stops injecting `failure` into `namespace/name`.
     pub fn heal(&self, namespace: &str, name: &str, failure: Failure) {
         self.entries
@@ -75,12 +84,10 @@ impl FailurePlan {
                 v.split(',')
                     .any(|f| Failure::parse(f.trim()) == Some(failure))
             });
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         by_annotation
-            || self
-                .entries
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&(format!("{namespace}/{name}"), failure))
+            || entries.contains(&(format!("{namespace}/{name}"), failure))
+            || entries.contains(&(format!("{namespace}/{EVERY}"), failure))
     }
 }
 
@@ -103,5 +110,10 @@ mod tests {
         )]);
         assert!(plan.applies("ns", "c", Some(&annotations), Failure::SnapshotStuck));
         assert!(!plan.applies("ns", "c", Some(&annotations), Failure::Import404));
+        plan.inject_namespace("ns2", Failure::SnapshotStuck);
+        assert!(plan.applies("ns2", "any", None, Failure::SnapshotStuck));
+        assert!(!plan.applies("ns", "any", None, Failure::SnapshotStuck));
+        plan.heal("ns2", "*", Failure::SnapshotStuck);
+        assert!(!plan.applies("ns2", "any", None, Failure::SnapshotStuck));
     }
 }

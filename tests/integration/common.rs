@@ -160,6 +160,12 @@ where
 pub struct Operator {
     /// Failures the tests inject into the simulator.
     pub failures: std::sync::Arc<partnercloud::simulator::FailurePlan>,
+    /// The operator's clock: the system clock plus an offset that only
+    /// grows. A test that moves it must hold [`clock_lock`] for its whole
+    /// run, and so must any test that depends on time not jumping (a run
+    /// deadline, a schedule); other tests only see condition timestamps
+    /// move ahead.
+    pub clock: std::sync::Arc<partnercloud::controllers::context::OffsetClock>,
     /// `http://127.0.0.1:<port>`; serves deterministic bytes under `/images/`.
     pub images: String,
 }
@@ -173,6 +179,8 @@ pub fn operator() -> &'static Operator {
         let kubeconfig = cluster.admin_kubeconfig().to_path_buf();
         let failures = std::sync::Arc::new(partnercloud::simulator::FailurePlan::default());
         let plan = failures.clone();
+        let clock = std::sync::Arc::new(partnercloud::controllers::context::OffsetClock::new());
+        let operator_clock = clock.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -199,7 +207,7 @@ pub fn operator() -> &'static Operator {
                 tokio::spawn(async move { partnercloud::simulator::run(sim_client, sim).await });
                 tokio::spawn(partnercloud::controllers::run_all(
                     client,
-                    std::sync::Arc::new(partnercloud::controllers::context::SystemClock),
+                    operator_clock,
                     settings,
                 ));
                 tx.send(images.base_url()).expect("report image server");
@@ -208,8 +216,20 @@ pub fn operator() -> &'static Operator {
             });
         });
         let images = rx.recv().expect("operator thread started");
-        Operator { failures, images }
+        Operator {
+            failures,
+            images,
+            clock,
+        }
     })
+}
+
+/// Serialises the tests that move the operator's clock or depend on it
+/// not jumping. A tokio mutex: it is held across awaits, from the
+/// runtimes of different tests, and a failed test does not poison it.
+pub async fn clock_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }
 
 async fn client_from(kubeconfig: &std::path::Path) -> Client {

@@ -7,6 +7,7 @@
 //! message that says how to get them (`make controlplane`).
 
 mod admission;
+mod backup_policy;
 mod churn;
 mod common;
 mod crds;

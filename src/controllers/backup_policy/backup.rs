@@ -59,6 +59,7 @@ mod tests {
             consistency: None,
             verified: None,
             size_bytes: Some(1),
+            reason: None,
             message: None,
         };
         let backup = Backup::from_record(&record, true);

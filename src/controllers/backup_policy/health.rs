@@ -6,8 +6,22 @@
 //! is a failure (see [`super::outcome`]), so it never resets the count.
 //! After `maxConsecutiveFailures` failed runs in a row (the CRD's "after
 //! this many"), `Healthy` turns False with each failing server's reason.
+//!
+//! [`judge_runs`] applies this to a policy's backups: runs (the backups
+//! sharing a slot) newer than the last one counted are judged oldest first
+//! until one is unfinished, so each run counts exactly once however often
+//! the policy is reconciled. A failed restore drill counts as one more
+//! failed run.
 
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::judge::Judged;
+use super::kube_time;
 use super::outcome::{FailureReason, Outcome};
+use crate::api::backup_policy::BackupPolicyStatus;
 use crate::api::conditions::Decided;
 
 /// The condition type.
@@ -155,6 +169,112 @@ fn describe(failures: &[ServerFailure]) -> String {
         ));
     }
     parts.join("; ")
+}
+
+/// Where the run-level counters stand after a pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunHealth {
+    /// `status.consecutiveFailures`.
+    pub consecutive_failures: i32,
+    /// The slot of the latest run judged (`status.lastJudgedRunTime`).
+    pub last_judged: Option<DateTime<Utc>>,
+    /// `status.lastSuccessfulTime`.
+    pub last_successful_time: Option<Time>,
+    /// Failures judged in this pass, if any.
+    pub fresh_failures: Vec<ServerFailure>,
+    /// Whether this pass judged a failure (a run or a drill).
+    pub failed_now: bool,
+}
+
+impl RunHealth {
+    /// Whether any run (or drill) has been judged yet.
+    pub fn any_judged(&self) -> bool {
+        self.last_judged.is_some() || self.consecutive_failures > 0
+    }
+
+    /// The failures the `Healthy` message names: this pass's, or else
+    /// those of the newest failed backups still recorded.
+    pub fn latest_failures(&self, judged: &[Judged]) -> Vec<ServerFailure> {
+        if !self.fresh_failures.is_empty() {
+            return self.fresh_failures.clone();
+        }
+        let failed: Vec<(&Judged, FailureReason, String)> = judged
+            .iter()
+            .filter_map(|j| match j.effective() {
+                Outcome::Failed { reason, message } => Some((j, reason, message)),
+                _ => None,
+            })
+            .collect();
+        let Some(newest) = failed.iter().map(|(j, ..)| j.slot).max() else {
+            return Vec::new();
+        };
+        let mut out: Vec<ServerFailure> = failed
+            .into_iter()
+            .filter(|(j, ..)| j.slot == newest)
+            .map(|(j, reason, message)| ServerFailure {
+                server: j.server.clone(),
+                reason,
+                message,
+            })
+            .collect();
+        out.sort_by(|a, b| a.server.cmp(&b.server));
+        out
+    }
+}
+
+/// Judges, oldest first, every run newer than the last one judged, until
+/// one is still unfinished; then counts the drills that failed.
+pub fn judge_runs(
+    previous: &BackupPolicyStatus,
+    judged: &[Judged],
+    drill_failures: Vec<ServerFailure>,
+    now: DateTime<Utc>,
+) -> RunHealth {
+    let mut health = RunHealth {
+        consecutive_failures: previous.consecutive_failures.max(0),
+        last_judged: previous
+            .last_judged_run_time
+            .as_ref()
+            .map(kube_time::to_utc),
+        last_successful_time: previous.last_successful_time.clone(),
+        fresh_failures: Vec::new(),
+        failed_now: false,
+    };
+    let slots: BTreeSet<DateTime<Utc>> = judged
+        .iter()
+        .map(|j| j.slot)
+        .filter(|slot| health.last_judged.is_none_or(|last| *slot > last))
+        .collect();
+    for slot in slots {
+        let servers: Vec<(String, ServerRun)> = judged
+            .iter()
+            .filter(|j| j.slot == slot)
+            .map(|j| (j.server.clone(), ServerRun::Took(j.outcome.clone())))
+            .collect();
+        let verdict = judge_run(&servers);
+        if verdict == RunVerdict::Unfinished {
+            break;
+        }
+        health.consecutive_failures = consecutive_failures(health.consecutive_failures, &verdict);
+        match verdict {
+            RunVerdict::Succeeded => {
+                health.last_successful_time = Some(kube_time::to_time(now));
+                health.fresh_failures.clear();
+            }
+            RunVerdict::Failed(failures) => {
+                health.fresh_failures = failures;
+                health.failed_now = true;
+            }
+            RunVerdict::Unfinished | RunVerdict::NothingToJudge => {}
+        }
+        health.last_judged = Some(slot);
+    }
+    if !drill_failures.is_empty() {
+        health.consecutive_failures = health.consecutive_failures.saturating_add(1);
+        health.fresh_failures.extend(drill_failures);
+        health.failed_now = true;
+    }
+    health
 }
 
 #[cfg(test)]

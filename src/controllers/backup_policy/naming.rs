@@ -23,6 +23,42 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Our value of [`MANAGED_BY_LABEL`].
 pub const MANAGED_BY: &str = "partnercloud";
 
+/// Label: what started a backup, [`TRIGGER_SCHEDULE`] or [`TRIGGER_RUN_NOW`].
+pub const TRIGGER_LABEL: &str = "partnercloud.io/trigger";
+/// A backup of a schedule slot.
+pub const TRIGGER_SCHEDULE: &str = "schedule";
+/// A backup asked for with the run-now annotation.
+pub const TRIGGER_RUN_NOW: &str = "run-now";
+/// Label: the role of a restore drill's temporary server, [`DRILL_ROLE`].
+pub const ROLE_LABEL: &str = "partnercloud.io/role";
+/// Value of [`ROLE_LABEL`] on a restore drill's temporary server. Such a
+/// server is never itself selected for backups.
+pub const DRILL_ROLE: &str = "restore-drill";
+/// Label on a drill server: the server whose backup it restores. Not
+/// [`SERVER_LABEL`], which would make the drill look like a child of it.
+pub const DRILL_OF_LABEL: &str = "partnercloud.io/drill-of";
+
+/// Annotation on snapshots and drill servers: when the policy started it,
+/// by the controller's clock (deadlines count from here, so they are
+/// measured with the same clock as `now`).
+pub const STARTED_AT_ANNOTATION: &str = "partnercloud.io/started-at";
+/// Annotation on snapshots: how many disks the server had, i.e. how many
+/// volumes the snapshot must hold to be good.
+pub const EXPECTED_VOLUMES_ANNOTATION: &str = "partnercloud.io/expected-volumes";
+/// Annotation on snapshots: the run-now token that asked for it.
+pub const RUN_NOW_TOKEN_ANNOTATION: &str = "partnercloud.io/run-now-token";
+/// Annotation on snapshots: the slot ([`slot_label`]) of the restore drill
+/// that judged it; on drill servers, the drill slot they belong to.
+pub const DRILL_ANNOTATION: &str = "partnercloud.io/drill";
+/// Annotation on snapshots: `Verified` or `Failed`.
+pub const DRILL_RESULT_ANNOTATION: &str = "partnercloud.io/drill-result";
+/// Annotation on snapshots: when the drill finished (RFC 3339).
+pub const DRILL_TIME_ANNOTATION: &str = "partnercloud.io/drill-time";
+/// Annotation on snapshots: why the drill failed.
+pub const DRILL_MESSAGE_ANNOTATION: &str = "partnercloud.io/drill-message";
+/// Annotation on drill servers: the snapshot restored.
+pub const DRILL_SNAPSHOT_ANNOTATION: &str = "partnercloud.io/drill-snapshot";
+
 /// Longest DNS-1123 label, and longest label value.
 const MAX_LEN: usize = 63;
 /// Hex digits of the hash in a name: 32 bits, enough to tell apart names
@@ -41,15 +77,21 @@ pub fn snapshot_name(server: &str, policy: &str, slot: DateTime<Utc>) -> String 
 }
 
 /// The name of the temporary server a restore drill starts from a server's
-/// backup: `<server>-drill-<yyyymmddhhmm UTC>-<hash>`. Deterministic in
-/// (server, policy, drill slot) so a retried drill reuses its server.
+/// backup: `<server>-drill-<hash>`. Deterministic in (server, policy, drill
+/// slot) so a retried drill reuses its server. At most
+/// [`SERVER_NAME_MAX`] characters, the longest name a VirtualServer may
+/// have (it names the server's disks and services); the slot is in the
+/// hash and in the drill's labels rather than spelled out, to leave the
+/// room to the server's name.
 pub fn drill_server_name(server: &str, policy: &str, drill_slot: DateTime<Utc>) -> String {
     let hash = short_hash(&["drill", server, policy, &slot_label(drill_slot)]);
-    let stamp = minute_stamp(drill_slot);
-    let room = MAX_LEN - ("-drill-".len() + stamp.len() + 1 + HASH_LEN);
+    let room = SERVER_NAME_MAX - ("-drill-".len() + HASH_LEN);
     let server = truncate(&dns_part(server), room);
-    join(&[&server, "drill", &stamp, &hash])
+    join(&[&server, "drill", &hash])
 }
+
+/// The longest VirtualServer name (its CRD refuses longer ones).
+pub const SERVER_NAME_MAX: usize = 40;
 
 /// The labels every backup snapshot carries, so the controller lists a
 /// policy's backups (and one server's) by label.
@@ -82,7 +124,24 @@ pub fn server_selector(policy: &str, server: &str) -> String {
 
 /// A slot as a label value: `20260105T020000Z` (UTC, to the second).
 pub fn slot_label(slot: DateTime<Utc>) -> String {
-    slot.format("%Y%m%dT%H%M%SZ").to_string()
+    slot.format(SLOT_FORMAT).to_string()
+}
+
+/// The slot a [`slot_label`] stands for.
+pub fn parse_slot_label(label: &str) -> Option<DateTime<Utc>> {
+    chrono::NaiveDateTime::parse_from_str(label, SLOT_FORMAT)
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+const SLOT_FORMAT: &str = "%Y%m%dT%H%M%SZ";
+
+/// Label selector for a policy's restore-drill servers.
+pub fn drill_selector(policy: &str) -> String {
+    format!(
+        "{POLICY_LABEL}={},{ROLE_LABEL}={DRILL_ROLE}",
+        label_value(policy)
+    )
 }
 
 /// An object name as a label value. Names up to 63 characters are valid
@@ -291,13 +350,18 @@ mod tests {
     #[test]
     fn drill_server_names_are_deterministic_valid_and_distinct() {
         let a = drill_server_name("erp", "nightly", slot(4, 0));
-        assert!(a.starts_with("erp-drill-202601050400-"), "{a}");
+        assert!(a.starts_with("erp-drill-"), "{a}");
+        assert_eq!(a.len(), "erp-drill-".len() + HASH_LEN);
         assert_eq!(a, drill_server_name("erp", "nightly", slot(4, 0)));
         assert_ne!(a, drill_server_name("erp", "weekly", slot(4, 0)));
         assert_ne!(a, drill_server_name("erp", "nightly", slot(5, 0)));
         let long = drill_server_name(&"s".repeat(100), "nightly", slot(4, 0));
         assert!(is_dns_label(&long), "{long}");
-        assert_eq!(long.len(), 63);
+        assert_eq!(long.len(), SERVER_NAME_MAX);
+        assert_ne!(
+            long,
+            drill_server_name(&"s".repeat(101), "nightly", slot(4, 0))
+        );
     }
 
     #[test]
@@ -323,7 +387,18 @@ mod tests {
     }
 
     #[test]
+    fn slot_labels_read_back_as_their_slot() {
+        let t = slot(2, 30) + chrono::TimeDelta::seconds(17);
+        assert_eq!(parse_slot_label(&slot_label(t)), Some(t));
+        assert_eq!(parse_slot_label("yesterday"), None);
+    }
+
+    #[test]
     fn selectors_use_the_label_values() {
+        assert_eq!(
+            drill_selector("nightly"),
+            "partnercloud.io/backup-policy=nightly,partnercloud.io/role=restore-drill"
+        );
         assert_eq!(
             policy_selector("nightly"),
             "partnercloud.io/backup-policy=nightly"

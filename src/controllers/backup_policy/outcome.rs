@@ -65,14 +65,28 @@ pub enum FailureReason {
     SnapshotFailed,
     /// The snapshot was not good within `runDeadlineSeconds`.
     DeadlineExceeded,
+    /// A restore drill could not start a server from the backup.
+    RestoreDrillFailed,
 }
 
 impl FailureReason {
+    const ALL: [Self; 3] = [
+        Self::SnapshotFailed,
+        Self::DeadlineExceeded,
+        Self::RestoreDrillFailed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::SnapshotFailed => "SnapshotFailed",
             Self::DeadlineExceeded => "DeadlineExceeded",
+            Self::RestoreDrillFailed => "RestoreDrillFailed",
         }
+    }
+
+    /// The reason a status record names (`BackupRecord.reason`).
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == text)
     }
 }
 
@@ -448,6 +462,14 @@ mod tests {
     fn failure_reasons_have_stable_names() {
         assert_eq!(FailureReason::SnapshotFailed.as_str(), "SnapshotFailed");
         assert_eq!(FailureReason::DeadlineExceeded.as_str(), "DeadlineExceeded");
+        assert_eq!(
+            FailureReason::RestoreDrillFailed.as_str(),
+            "RestoreDrillFailed"
+        );
+        for reason in FailureReason::ALL {
+            assert_eq!(FailureReason::parse(reason.as_str()), Some(reason));
+        }
+        assert_eq!(FailureReason::parse("Whatever"), None);
     }
 
     #[test]

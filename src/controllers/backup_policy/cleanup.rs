@@ -1,0 +1,78 @@
+//! What happens to the backups when their policy is deleted.
+//!
+//! `deletionPolicy: Retain` (the default) keeps them: the snapshots carry
+//! no owner reference, so garbage collection leaves them, and no finalizer
+//! is needed. `Delete` needs one (kube-runtime's `finalizer()` helper),
+//! because garbage collection cannot know which snapshots were the
+//! policy's: cleanup deletes every snapshot with the policy's label and is
+//! done as soon as the deletes are issued — a stuck snapshot (one
+//! KubeVirt never finishes, or never lets go of) does not hold the policy
+//! up (ACCEPTANCE 13). Cleanup never depends on the policy still being
+//! valid. Restore-drill servers are owned by the policy and go by
+//! garbage collection either way.
+
+use kube::api::{Api, ListParams};
+use kube::{Client, ResourceExt};
+
+use super::naming;
+use crate::api::BackupPolicy;
+use crate::api::backup_policy::BackupDeletionPolicy;
+use crate::controllers::apply::{ApplyError, delete_if_present};
+use crate::kubevirt::VirtualMachineSnapshot;
+
+/// The finalizer a `deletionPolicy: Delete` policy carries.
+pub const FINALIZER: &str = "partnercloud.io/backup-policy-cleanup";
+
+/// Whether the policy goes through the finalizer helper: it wants its
+/// backups deleted, or it still carries the finalizer from when it did
+/// (switched to `Retain` since; cleanup then deletes nothing).
+pub fn uses_finalizer(policy: &BackupPolicy) -> bool {
+    policy.spec.deletion_policy == BackupDeletionPolicy::Delete
+        || policy.finalizers().iter().any(|f| f == FINALIZER)
+}
+
+/// Deletes the policy's backups if its `deletionPolicy` says so. Returns
+/// the names deleted.
+pub async fn cleanup(client: &Client, policy: &BackupPolicy) -> Result<Vec<String>, ApplyError> {
+    if policy.spec.deletion_policy != BackupDeletionPolicy::Delete {
+        return Ok(Vec::new());
+    }
+    let api: Api<VirtualMachineSnapshot> =
+        Api::namespaced(client.clone(), &policy.namespace().unwrap_or_default());
+    let list = api
+        .list(&ListParams::default().labels(&naming::policy_selector(&policy.name_any())))
+        .await
+        .map_err(|source| ApplyError::List {
+            kind: "VirtualMachineSnapshot".into(),
+            source,
+        })?;
+    let mut deleted = Vec::new();
+    for snapshot in list.items {
+        let name = snapshot.name_any();
+        if snapshot.metadata.deletion_timestamp.is_none() {
+            delete_if_present(&api, &name).await?;
+        }
+        deleted.push(name);
+    }
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controllers::backup_policy::tests_support::policy;
+
+    #[test]
+    fn only_a_delete_policy_or_one_still_carrying_the_finalizer_uses_it() {
+        let mut p = policy();
+        assert!(!uses_finalizer(&p), "Retain needs no finalizer");
+        p.spec.deletion_policy = BackupDeletionPolicy::Delete;
+        assert!(uses_finalizer(&p));
+        p.spec.deletion_policy = BackupDeletionPolicy::Retain;
+        p.metadata.finalizers = Some(vec![FINALIZER.into()]);
+        assert!(
+            uses_finalizer(&p),
+            "switched back to Retain: the finalizer is still removed"
+        );
+    }
+}
