@@ -1,5 +1,7 @@
 //! kube-controller-manager, running only the controllers the operator relies on: the garbage
-//! collector (owner references) and the namespace controller (namespace deletion).
+//! collector (owner references), the namespace controller (namespace deletion) and the
+//! ClusterRole aggregation controller (the partner admins' `partnercloud-client-admin` role is
+//! aggregated from labelled components, see `manifests/rbac/`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,7 +14,7 @@ use super::readiness::{get_ok, wait_ready};
 
 pub(crate) const NAME: &str = "kube-controller-manager";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-const CONTROLLERS: &str = "garbagecollector,namespace";
+const CONTROLLERS: &str = "garbagecollector,namespace,clusterrole-aggregation";
 
 /// How to start kube-controller-manager with the identity in `kubeconfig`.
 pub(crate) fn launch(
@@ -76,7 +78,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn runs_only_gc_and_namespace_controllers_without_leader_election() {
+    fn runs_only_gc_namespace_and_aggregation_controllers_without_leader_election() {
         let args = args(
             Path::new("/kcm.kubeconfig"),
             &PkiFiles::fixture(),
@@ -84,7 +86,7 @@ mod tests {
         );
         for expected in [
             "--kubeconfig=/kcm.kubeconfig",
-            "--controllers=garbagecollector,namespace",
+            "--controllers=garbagecollector,namespace,clusterrole-aggregation",
             "--leader-elect=false",
             "--secure-port=4",
             "--bind-address=127.0.0.1",
