@@ -1,7 +1,9 @@
 //! kube-controller-manager, running only the controllers the operator relies on: the garbage
-//! collector (owner references), the namespace controller (namespace deletion) and the
-//! ClusterRole aggregation controller (the partner admins' `partnercloud-client-admin` role is
-//! aggregated from labelled components, see `manifests/rbac/`).
+//! collector (owner references), the namespace controller (namespace deletion), the
+//! PersistentVolumeClaim protection controller (it lifts `kubernetes.io/pvc-protection` from
+//! unused claims — without it a namespace holding a server's disks never finishes deleting) and
+//! the ClusterRole aggregation controller (the partner admins' `partnercloud-client-admin` role
+//! is aggregated from labelled components, see `manifests/rbac/`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,7 +16,7 @@ use super::readiness::{get_ok, wait_ready};
 
 pub(crate) const NAME: &str = "kube-controller-manager";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-const CONTROLLERS: &str = "garbagecollector,namespace,clusterrole-aggregation";
+const CONTROLLERS: &str = "garbagecollector,namespace,pvc-protection,clusterrole-aggregation";
 
 /// How to start kube-controller-manager with the identity in `kubeconfig`.
 pub(crate) fn launch(
@@ -78,7 +80,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn runs_only_gc_namespace_and_aggregation_controllers_without_leader_election() {
+    fn runs_only_the_controllers_we_rely_on_without_leader_election() {
         let args = args(
             Path::new("/kcm.kubeconfig"),
             &PkiFiles::fixture(),
@@ -86,7 +88,7 @@ mod tests {
         );
         for expected in [
             "--kubeconfig=/kcm.kubeconfig",
-            "--controllers=garbagecollector,namespace,clusterrole-aggregation",
+            "--controllers=garbagecollector,namespace,pvc-protection,clusterrole-aggregation",
             "--leader-elect=false",
             "--secure-port=4",
             "--bind-address=127.0.0.1",
