@@ -1,6 +1,7 @@
 //! What every reconcile gets: the client, an injected clock, one shared
 //! event recorder per controller, and explicit settings.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -67,6 +68,10 @@ pub struct Settings {
     pub resync: Duration,
     /// Image URL prefixes to rewrite before fetching.
     pub image_mirrors: Vec<super::mirror::ImageMirror>,
+    /// The cluster's pod CIDRs, cut out of the client isolation policy's
+    /// "outside the cluster" egress rule (see
+    /// `partner_account::build::network_policy`).
+    pub cluster_network: super::partner_account::build::ClusterNetwork,
 }
 
 impl Default for Settings {
@@ -77,6 +82,7 @@ impl Default for Settings {
             requeue_waiting: Duration::from_secs(10),
             resync: Duration::from_secs(300),
             image_mirrors: Vec::new(),
+            cluster_network: Default::default(),
         }
     }
 }
@@ -87,6 +93,28 @@ pub struct Context {
     pub clock: Arc<dyn Clock>,
     pub recorder: Recorder,
     pub settings: Settings,
+    /// One lock per partner, serialising its quota decisions.
+    pub partner_locks: PartnerLocks,
+}
+
+/// One async lock per partner: quota decisions for servers of the same
+/// partner run one at a time, so servers created at the same instant in
+/// different client namespaces cannot together exceed the pool.
+///
+/// The locks are in-process. That is enough because the operator runs as
+/// one active replica (the Deployment has `replicas: 1` and the `Recreate`
+/// strategy); a second active replica would need a lock in the cluster (a
+/// Lease per partner) instead. Entries are never removed: one small mutex
+/// per partner ever seen.
+#[derive(Default)]
+pub struct PartnerLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl PartnerLocks {
+    /// The lock of `partner`, created on first use.
+    pub fn of(&self, partner: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(partner.to_string()).or_default().clone()
+    }
 }
 
 impl Context {
@@ -106,6 +134,7 @@ impl Context {
             clock,
             recorder,
             settings,
+            partner_locks: PartnerLocks::default(),
         }
     }
 
@@ -118,6 +147,17 @@ impl Context {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn one_lock_per_partner() {
+        let locks = PartnerLocks::default();
+        let a = locks.of("alfa");
+        assert!(Arc::ptr_eq(&a, &locks.of("alfa")));
+        assert!(!Arc::ptr_eq(&a, &locks.of("beta")));
+        let _held = a.lock().await;
+        assert!(locks.of("alfa").try_lock().is_err(), "same partner waits");
+        assert!(locks.of("beta").try_lock().is_ok(), "other partners do not");
+    }
 
     #[test]
     fn manual_clock_moves_only_when_told() {

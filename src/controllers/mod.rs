@@ -27,5 +27,11 @@ pub async fn run_all(client: Client, clock: Arc<dyn Clock>, settings: Settings) 
         "partnercloud-virtualserver",
         settings.clone(),
     ));
-    tokio::join!(virtual_server::run(servers));
+    let partners = Arc::new(Context::new(
+        client.clone(),
+        clock.clone(),
+        "partnercloud-partneraccount",
+        settings.clone(),
+    ));
+    tokio::join!(virtual_server::run(servers), partner_account::run(partners));
 }

@@ -12,12 +12,14 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use crate::api::PartnerAccount;
 use crate::api::conditions::{self, Decided, READY};
 use crate::api::partner_account::{ClientStatus, PartnerAccountSpec, PartnerAccountStatus, Usage};
 use crate::controllers::partner_account::naming::ClientNamespace;
 use crate::controllers::partner_account::quota::{
     Limits, PoolLedger, QuotaError, Resource, Resources, usage,
 };
+use crate::controllers::partner_account::servers::{self, CountedServer};
 
 /// Condition type: some usage is past 90% of its limit.
 pub const QUOTA_PRESSURE: &str = "QuotaPressure";
@@ -111,6 +113,29 @@ impl DesiredStatus {
             conditions: conditions::merge(previous_conditions, &self.conditions, generation, now),
         }
     }
+}
+
+/// The status of one pass: usage from the recorded admissions of the
+/// counted `servers` (the same ledger the admission decisions use), for the
+/// clients whose namespaces are in `targets`; `Ready` from `outcome`.
+/// Limits that cannot be read count as none here — the build reports them.
+pub fn compute(
+    partner: &PartnerAccount,
+    targets: &[ClientNamespace],
+    servers: &[CountedServer],
+    outcome: &Outcome,
+    now: &Time,
+) -> PartnerAccountStatus {
+    let spec = &partner.spec;
+    let pool = Limits::from_spec(spec.quota.as_ref(), "spec.quota").unwrap_or_default();
+    let reports = servers::ledger(spec, targets, servers)
+        .and_then(|ledger| client_reports(spec, targets, &ledger))
+        .unwrap_or_default();
+    desired_status(&pool, spec.suspended, &reports, outcome).into_status(
+        partner.status.as_ref(),
+        partner.metadata.generation,
+        now,
+    )
 }
 
 /// Whether `next` says anything `previous` did not, ignoring condition
