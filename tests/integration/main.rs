@@ -10,4 +10,5 @@ mod admission;
 mod common;
 mod crds;
 mod garbage_collection;
+mod partner_account;
 mod virtual_server;
