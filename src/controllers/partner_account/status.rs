@@ -357,6 +357,65 @@ mod tests {
     }
 
     #[test]
+    fn compute_counts_recorded_servers_of_the_given_namespaces_only() {
+        use crate::controllers::partner_account::quota::to_status;
+        let p = partner(WHITE_LABEL);
+        let all = client_namespaces("alfa-soft", &p.spec.clients, None).unwrap();
+        // autoparts' namespace was refused this pass: not reported.
+        let counted: Vec<_> = all
+            .iter()
+            .filter(|t| t.client == "bakery")
+            .cloned()
+            .collect();
+        let servers = vec![
+            CountedServer {
+                key: ServerKey::new("alfa-soft-bakery", "db"),
+                admitted: Some(to_status(&server(15, 16, 100))),
+                deleting: false,
+            },
+            CountedServer {
+                key: ServerKey::new("alfa-soft-bakery", "refused"),
+                admitted: None,
+                deleting: false,
+            },
+        ];
+        let now = time("2026-03-01T10:00:00Z");
+        let status = compute(&p, &counted, &servers, &Outcome::Applied, &now);
+        assert_eq!(status.client_count, 1);
+        assert_eq!(status.clients[0].usage.cores, 15);
+        assert_eq!(status.totals.as_ref().unwrap().servers, 1);
+        assert_eq!(status.observed_generation, Some(3));
+        let pressure = conditions::find(&status.conditions, QUOTA_PRESSURE).unwrap();
+        assert_eq!(pressure.status, TRUE, "15 of bakery's 16 cores");
+        assert!(
+            pressure.message.contains("client bakery cores 15/16"),
+            "{}",
+            pressure.message
+        );
+
+        let failed = compute(
+            &p,
+            &counted,
+            &servers,
+            &Outcome::Failed {
+                reason: "NamespaceTaken".into(),
+                message: "client autoparts: ...".into(),
+            },
+            &now,
+        );
+        let ready = conditions::find(&failed.conditions, READY).unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            (FALSE, "NamespaceTaken")
+        );
+        assert!(changed(Some(&status), &failed));
+        assert!(!changed(
+            Some(&status),
+            &compute(&p, &counted, &servers, &Outcome::Applied, &now)
+        ));
+    }
+
+    #[test]
     fn ninety_percent_exactly_is_not_pressure_one_more_is() {
         assert!(!past_ninety_percent(90, 100));
         assert!(past_ninety_percent(91, 100));

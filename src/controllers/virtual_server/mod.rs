@@ -77,6 +77,20 @@ fn by_server_label<K: Resource<DynamicType = ()>>(child: K) -> Option<ObjectRef<
     Some(ObjectRef::new(&name).within(child.meta().namespace.as_deref()?))
 }
 
+/// Remembers the last `metadata.generation` seen per object, to tell spec
+/// changes from status-only ones (a custom resource's generation moves only
+/// with its spec).
+#[derive(Default)]
+struct GenerationFilter(std::sync::Mutex<std::collections::HashMap<String, Option<i64>>>);
+
+impl GenerationFilter {
+    /// Whether `generation` of `name` is new (always, the first time).
+    fn seen(&self, name: &str, generation: Option<i64>) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        seen.insert(name.to_string(), generation) != Some(generation)
+    }
+}
+
 /// Runs the controller until the watch streams end.
 pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
@@ -85,6 +99,7 @@ pub async fn run(ctx: Arc<Context>) {
     let controller = Controller::new(servers, watcher::Config::default());
     let store = controller.store();
     let partner_store = store.clone();
+    let spec_changed = GenerationFilter::default();
     controller
         .with_config(ControllerConfig::default().concurrency(ctx.settings.concurrency))
         .watches(
@@ -145,12 +160,16 @@ pub async fn run(ctx: Arc<Context>) {
         )
         // A partner's quota or suspension changing concerns every server in
         // its client namespaces (a suspension halts them; a larger quota may
-        // admit a refused one).
+        // admit a refused one). Only spec changes matter: the partner's status
+        // moves with every admission and would wake all its servers.
         .watches(
             Api::<PartnerAccount>::all(client.clone()),
             watcher::Config::default(),
             move |partner| {
                 let name = partner.name_any();
+                if !spec_changed.seen(&name, partner.metadata.generation) {
+                    return Vec::new();
+                }
                 let namespaces: Vec<String> = partner
                     .spec
                     .clients
@@ -262,6 +281,20 @@ fn error_policy(server: Arc<VirtualServer>, error: &Error, ctx: Arc<Context>) ->
         reporter::report_failure(&recorder, &*server, reason, &StringError(note)).await;
     });
     Action::requeue(Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod generation_tests {
+    use super::GenerationFilter;
+
+    #[test]
+    fn only_a_new_generation_passes() {
+        let filter = GenerationFilter::default();
+        assert!(filter.seen("alfa", Some(1)), "first sight");
+        assert!(!filter.seen("alfa", Some(1)), "status-only change");
+        assert!(filter.seen("alfa", Some(2)), "spec change");
+        assert!(filter.seen("beta", Some(2)), "per object");
+    }
 }
 
 /// An already-rendered error chain, for the reporter.
