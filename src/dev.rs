@@ -36,6 +36,8 @@ pub enum DevError {
     Apply { what: String, source: kube::Error },
     #[error("image server: {0}")]
     ImageServer(std::io::Error),
+    #[error("installing manifests/rbac: {0}")]
+    Rbac(#[from] crate::controllers::partner_account::rbac::InstallError),
     #[error("not everything became Ready within {0:?}")]
     Timeout(Duration),
 }
@@ -189,6 +191,9 @@ pub async fn run(options: DevOptions) -> Result<(), DevError> {
         cluster.admin_kubeconfig().display()
     );
     let client = cluster.admin_client().await?;
+    // What an installer applies before the operator starts: the roles
+    // partner admins are bound to.
+    crate::controllers::partner_account::rbac::install(&client).await?;
 
     let images = ImageServer::start().await.map_err(DevError::ImageServer)?;
     let mirror = ImageMirror {

@@ -9,4 +9,5 @@ pub mod dev;
 pub mod http_fetch;
 pub mod image_server;
 pub mod kubevirt;
+pub mod manifests;
 pub mod simulator;

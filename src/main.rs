@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use partnercloud::controllers::context::{Settings, SystemClock};
 use partnercloud::controllers::mirror::ImageMirror;
+use partnercloud::controllers::partner_account::build::ClusterNetwork;
 use partnercloud::simulator::{self, SimConfig};
 
 /// partnercloud: run 1C:Enterprise franchisees' client servers on KubeVirt.
@@ -30,6 +31,10 @@ enum Command {
         /// Rewrite image URLs by prefix before fetching, FROM=TO (repeatable).
         #[arg(long = "image-mirror")]
         image_mirrors: Vec<ImageMirror>,
+        /// The cluster's pod CIDR (repeatable), cut out of the client
+        /// isolation policy's "outside the cluster" egress rule.
+        #[arg(long = "pod-cidr")]
+        pod_cidrs: Vec<String>,
     },
     /// Run the virtualization simulator (plays KubeVirt and CDI) against the
     /// cluster of the current kubeconfig.
@@ -82,6 +87,7 @@ async fn main() -> ExitCode {
         Command::Run {
             concurrency,
             image_mirrors,
+            pod_cidrs,
         } => {
             init_tracing();
             match client().await {
@@ -89,6 +95,7 @@ async fn main() -> ExitCode {
                     let settings = Settings {
                         concurrency,
                         image_mirrors,
+                        cluster_network: ClusterNetwork { pod_cidrs },
                         ..Settings::default()
                     };
                     partnercloud::controllers::run_all(client, Arc::new(SystemClock), settings)

@@ -369,6 +369,27 @@ pub struct VirtualServerStatus {
     /// that made it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_backup: Option<LastBackup>,
+
+    /// The size this server was admitted at against its client's quota and
+    /// its partner's pool (servers in a partner's client namespaces only).
+    /// It is the server's share of the quota: the operator counts every
+    /// server at its admitted size and decides a resize on the difference.
+    /// Kept in status, which only the operator may write, so it cannot be
+    /// forged by editing the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admitted: Option<AdmittedSize>,
+}
+
+/// A server's admitted share of its client's quota and its partner's pool.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmittedSize {
+    /// Guest cores.
+    pub cores: u32,
+    /// Guest memory, canonical form (e.g. `8Gi`).
+    pub memory: String,
+    /// Sum of the disk sizes, canonical form (e.g. `620Gi`).
+    pub storage: String,
 }
 
 /// Lifecycle phase of a server.

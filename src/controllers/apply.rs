@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use std::fmt::Debug;
 
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
-use kube::{Resource, ResourceExt};
+use kube::core::NamespaceResourceScope;
+use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -184,6 +185,52 @@ where
         deleted.push(name);
     }
     Ok(deleted)
+}
+
+/// A namespaced object's key, `(namespace, name)`.
+pub type Key = (String, String);
+
+/// [`sweep`] for children spread over many namespaces (a partner's, in
+/// every client namespace): lists across all namespaces and keeps by
+/// namespace *and* name, since the children share names.
+pub async fn sweep_namespaced<K>(
+    client: &Client,
+    selector: &str,
+    owner_uid: &str,
+    keep: &BTreeSet<Key>,
+) -> Result<Vec<Key>, ApplyError>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + DeserializeOwned
+        + Clone
+        + Debug,
+{
+    let list = Api::<K>::all(client.clone())
+        .list(&ListParams::default().labels(selector))
+        .await
+        .map_err(|source| ApplyError::List {
+            kind: kind_of::<K>(),
+            source,
+        })?;
+    let mut deleted = Vec::new();
+    for item in list.items {
+        let key = (item.namespace().unwrap_or_default(), item.name_any());
+        let owned = item.owner_references().iter().any(|o| o.uid == owner_uid);
+        if !owned || keep.contains(&key) || item.meta().deletion_timestamp.is_some() {
+            continue;
+        }
+        delete_if_present(&Api::<K>::namespaced(client.clone(), &key.0), &key.1).await?;
+        deleted.push(key);
+    }
+    Ok(deleted)
+}
+
+/// Keys of built namespaced objects, for [`sweep_namespaced`]'s keep-set.
+pub fn keys<'a, K: Resource + 'a>(objects: impl IntoIterator<Item = &'a K>) -> BTreeSet<Key> {
+    objects
+        .into_iter()
+        .filter_map(|o| Some((o.meta().namespace.clone()?, o.meta().name.clone()?)))
+        .collect()
 }
 
 /// Deletes one object; NotFound is success.

@@ -1,6 +1,7 @@
 //! What every reconcile gets: the client, an injected clock, one shared
 //! event recorder per controller, and explicit settings.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -112,6 +113,10 @@ pub struct Settings {
     /// How long one checksum download may take before it is abandoned
     /// (and retried later). A 40 GiB image at 50 MB/s needs ~15 minutes.
     pub checksum_timeout: Duration,
+    /// The cluster's pod CIDRs, cut out of the client isolation policy's
+    /// "outside the cluster" egress rule (see
+    /// `partner_account::build::network_policy`).
+    pub cluster_network: super::partner_account::build::ClusterNetwork,
 }
 
 impl Default for Settings {
@@ -124,6 +129,7 @@ impl Default for Settings {
             image_mirrors: Vec::new(),
             checksum_concurrency: 2,
             checksum_timeout: Duration::from_secs(30 * 60),
+            cluster_network: Default::default(),
         }
     }
 }
@@ -134,6 +140,28 @@ pub struct Context {
     pub clock: Arc<dyn Clock>,
     pub recorder: Recorder,
     pub settings: Settings,
+    /// One lock per partner, serialising its quota decisions.
+    pub partner_locks: PartnerLocks,
+}
+
+/// One async lock per partner: quota decisions for servers of the same
+/// partner run one at a time, so servers created at the same instant in
+/// different client namespaces cannot together exceed the pool.
+///
+/// The locks are in-process. That is enough because the operator runs as
+/// one active replica (the Deployment has `replicas: 1` and the `Recreate`
+/// strategy); a second active replica would need a lock in the cluster (a
+/// Lease per partner) instead. Entries are never removed: one small mutex
+/// per partner ever seen.
+#[derive(Default)]
+pub struct PartnerLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl PartnerLocks {
+    /// The lock of `partner`, created on first use.
+    pub fn of(&self, partner: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(partner.to_string()).or_default().clone()
+    }
 }
 
 impl Context {
@@ -153,6 +181,7 @@ impl Context {
             clock,
             recorder,
             settings,
+            partner_locks: PartnerLocks::default(),
         }
     }
 
@@ -165,6 +194,17 @@ impl Context {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn one_lock_per_partner() {
+        let locks = PartnerLocks::default();
+        let a = locks.of("alfa");
+        assert!(Arc::ptr_eq(&a, &locks.of("alfa")));
+        assert!(!Arc::ptr_eq(&a, &locks.of("beta")));
+        let _held = a.lock().await;
+        assert!(locks.of("alfa").try_lock().is_err(), "same partner waits");
+        assert!(locks.of("beta").try_lock().is_ok(), "other partners do not");
+    }
 
     #[test]
     fn manual_clock_moves_only_when_told() {

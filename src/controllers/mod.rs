@@ -41,9 +41,16 @@ pub async fn run_all(client: Client, clock: Arc<dyn Clock>, settings: Settings) 
         "partnercloud-backuppolicy",
         settings.clone(),
     ));
+    let partners = Arc::new(Context::new(
+        client.clone(),
+        clock.clone(),
+        "partnercloud-partneraccount",
+        settings.clone(),
+    ));
     tokio::join!(
         virtual_server::run(servers),
         server_template::run(templates),
-        backup_policy::run(backups)
+        backup_policy::run(backups),
+        partner_account::run(partners)
     );
 }

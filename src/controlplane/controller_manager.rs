@@ -80,7 +80,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn runs_only_gc_and_namespace_controllers_without_leader_election() {
+    fn runs_only_the_controllers_we_rely_on_without_leader_election() {
         let args = args(
             Path::new("/kcm.kubeconfig"),
             &PkiFiles::fixture(),

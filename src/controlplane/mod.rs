@@ -1,7 +1,7 @@
 //! A real, local Kubernetes control plane for integration tests and the `dev` command.
 //!
 //! [`ControlPlane::start`] runs etcd, kube-apiserver and, optionally, kube-controller-manager
-//! (garbage collector and namespace controllers only) on loopback ports, the envtest model of
+//! (garbage collector, namespace, PVC protection and ClusterRole aggregation controllers only) on loopback ports, the envtest model of
 //! controller-runtime. Users authenticate with client certificates signed by a throwaway CA and
 //! are authorized by RBAC, so tenant isolation can be tested for real.
 //!
@@ -49,7 +49,8 @@ pub struct ControlPlaneOptions {
     /// CRDs to install before the controller manager starts, so its garbage collector knows
     /// their kinds from the start.
     pub crds: Vec<CustomResourceDefinition>,
-    /// Whether to run kube-controller-manager (garbage collector and namespace controllers).
+    /// Whether to run kube-controller-manager (garbage collector, namespace, PVC protection and
+    /// ClusterRole aggregation controllers).
     pub controller_manager: bool,
 }
 

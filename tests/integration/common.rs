@@ -28,13 +28,22 @@ pub fn cluster() -> &'static ControlPlane {
                 .enable_all()
                 .build()
                 .expect("tokio runtime");
-            runtime
-                .block_on(ControlPlane::start(ControlPlaneOptions {
+            runtime.block_on(async {
+                let plane = ControlPlane::start(ControlPlaneOptions {
                     assets_dir: assets,
                     crds,
                     controller_manager: true,
-                }))
-                .unwrap_or_else(|e| panic!("control plane did not start: {e}: {e:?}"))
+                })
+                .await
+                .unwrap_or_else(|e| panic!("control plane did not start: {e}: {e:?}"));
+                // What an installer applies with the CRDs: the roles partner
+                // admins are bound to (manifests/rbac/).
+                let client = plane.admin_client().await.expect("admin client");
+                partnercloud::controllers::partner_account::rbac::install(&client)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                plane
+            })
         })
         .join()
         .expect("control plane start panicked")

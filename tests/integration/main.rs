@@ -12,5 +12,6 @@ mod churn;
 mod common;
 mod crds;
 mod garbage_collection;
+mod partner_account;
 mod server_template;
 mod virtual_server;

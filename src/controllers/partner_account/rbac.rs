@@ -7,8 +7,14 @@
 //!
 //! Aggregation is done by kube-controller-manager's `clusterrole-aggregation`
 //! controller; a control plane without it leaves the aggregated role empty.
+//!
+//! Beside it, `manifests/rbac/aggregate-to-view.yaml` adds read access to
+//! our kinds to Kubernetes' built-in `view` role, for people a provider binds
+//! read-only in a client namespace.
 
 use k8s_openapi::api::rbac::v1::ClusterRole;
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams};
 
 /// The aggregated ClusterRole every client-namespace RoleBinding refers to.
 pub const CLIENT_ADMIN_CLUSTER_ROLE: &str = "partnercloud-client-admin";
@@ -20,10 +26,54 @@ pub const AGGREGATE_TO_CLIENT_ADMIN_LABEL: &str = "partnercloud.io/aggregate-to-
 pub const CLIENT_ADMIN_MANIFEST: &str =
     include_str!("../../../manifests/rbac/client-admin-clusterrole.yaml");
 
+/// The manifest that aggregates read access to our kinds into `view`.
+pub const VIEW_MANIFEST: &str = include_str!("../../../manifests/rbac/aggregate-to-view.yaml");
+
 /// The ClusterRoles of the manifest: the aggregated role first, then its
 /// components.
 pub fn client_admin_cluster_roles() -> Result<Vec<ClusterRole>, serde_saphyr::Error> {
     serde_saphyr::from_multiple(CLIENT_ADMIN_MANIFEST)
+}
+
+/// Every ClusterRole in `manifests/rbac/`.
+pub fn cluster_roles() -> Result<Vec<ClusterRole>, serde_saphyr::Error> {
+    let mut roles = client_admin_cluster_roles()?;
+    roles.extend(serde_saphyr::from_multiple::<ClusterRole>(VIEW_MANIFEST)?);
+    Ok(roles)
+}
+
+/// Why installing the roles failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("manifests/rbac does not parse: {0}")]
+    Parse(#[from] serde_saphyr::Error),
+    #[error("applying ClusterRole {name}: {source}")]
+    Apply { name: String, source: kube::Error },
+}
+
+/// Applies `manifests/rbac/` — what `kubectl apply -f manifests/rbac/`
+/// does at install time — for the local control plane of `dev` and the
+/// integration tests. The operator itself never calls this: writing
+/// ClusterRoles is the installer's right, not the operator's.
+pub async fn install(client: &Client) -> Result<(), InstallError> {
+    let api = Api::<ClusterRole>::all(client.clone());
+    for role in cluster_roles()? {
+        let name = role.metadata.name.clone().unwrap_or_default();
+        // The aggregation controller owns the aggregated roles' rules; apply
+        // them without rules so a re-install never empties them.
+        let mut role = role;
+        if role.aggregation_rule.is_some() {
+            role.rules = None;
+        }
+        api.patch(
+            &name,
+            &PatchParams::apply("partnercloud-install").force(),
+            &Patch::Apply(&role),
+        )
+        .await
+        .map_err(|source| InstallError::Apply { name, source })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -192,6 +242,29 @@ mod tests {
             }
         }
         assert!(!allows("rbac.authorization.k8s.io", "rolebindings", "get"));
+    }
+
+    #[test]
+    fn view_aggregation_adds_read_only_access_to_our_namespaced_kinds() {
+        let view: Vec<ClusterRole> = serde_saphyr::from_multiple(VIEW_MANIFEST).unwrap();
+        assert_eq!(view.len(), 1);
+        let labels = view[0].metadata.labels.clone().unwrap();
+        assert_eq!(
+            labels["rbac.authorization.k8s.io/aggregate-to-view"],
+            "true"
+        );
+        for rule in view[0].rules.clone().unwrap() {
+            assert_eq!(rule.verbs, READ);
+            assert_eq!(rule.api_groups, Some(vec!["partnercloud.io".to_string()]));
+            assert!(
+                !rule
+                    .resources
+                    .iter()
+                    .flatten()
+                    .any(|r| r.starts_with("partneraccounts"))
+            );
+        }
+        assert_eq!(cluster_roles().unwrap().len(), roles().len() + 1);
     }
 
     #[test]

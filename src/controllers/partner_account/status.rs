@@ -12,12 +12,14 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use crate::api::PartnerAccount;
 use crate::api::conditions::{self, Decided, READY};
 use crate::api::partner_account::{ClientStatus, PartnerAccountSpec, PartnerAccountStatus, Usage};
 use crate::controllers::partner_account::naming::ClientNamespace;
 use crate::controllers::partner_account::quota::{
     Limits, PoolLedger, QuotaError, Resource, Resources, usage,
 };
+use crate::controllers::partner_account::servers::{self, CountedServer};
 
 /// Condition type: some usage is past 90% of its limit.
 pub const QUOTA_PRESSURE: &str = "QuotaPressure";
@@ -111,6 +113,29 @@ impl DesiredStatus {
             conditions: conditions::merge(previous_conditions, &self.conditions, generation, now),
         }
     }
+}
+
+/// The status of one pass: usage from the recorded admissions of the
+/// counted `servers` (the same ledger the admission decisions use), for the
+/// clients whose namespaces are in `targets`; `Ready` from `outcome`.
+/// Limits that cannot be read count as none here — the build reports them.
+pub fn compute(
+    partner: &PartnerAccount,
+    targets: &[ClientNamespace],
+    servers: &[CountedServer],
+    outcome: &Outcome,
+    now: &Time,
+) -> PartnerAccountStatus {
+    let spec = &partner.spec;
+    let pool = Limits::from_spec(spec.quota.as_ref(), "spec.quota").unwrap_or_default();
+    let reports = servers::ledger(spec, targets, servers)
+        .and_then(|ledger| client_reports(spec, targets, &ledger))
+        .unwrap_or_default();
+    desired_status(&pool, spec.suspended, &reports, outcome).into_status(
+        partner.status.as_ref(),
+        partner.metadata.generation,
+        now,
+    )
 }
 
 /// Whether `next` says anything `previous` did not, ignoring condition
@@ -329,6 +354,65 @@ mod tests {
         );
         assert_eq!(d.totals.cores, 4);
         assert_eq!(d.totals.storage, "620Gi");
+    }
+
+    #[test]
+    fn compute_counts_recorded_servers_of_the_given_namespaces_only() {
+        use crate::controllers::partner_account::quota::to_status;
+        let p = partner(WHITE_LABEL);
+        let all = client_namespaces("alfa-soft", &p.spec.clients, None).unwrap();
+        // autoparts' namespace was refused this pass: not reported.
+        let counted: Vec<_> = all
+            .iter()
+            .filter(|t| t.client == "bakery")
+            .cloned()
+            .collect();
+        let servers = vec![
+            CountedServer {
+                key: ServerKey::new("alfa-soft-bakery", "db"),
+                admitted: Some(to_status(&server(15, 16, 100))),
+                deleting: false,
+            },
+            CountedServer {
+                key: ServerKey::new("alfa-soft-bakery", "refused"),
+                admitted: None,
+                deleting: false,
+            },
+        ];
+        let now = time("2026-03-01T10:00:00Z");
+        let status = compute(&p, &counted, &servers, &Outcome::Applied, &now);
+        assert_eq!(status.client_count, 1);
+        assert_eq!(status.clients[0].usage.cores, 15);
+        assert_eq!(status.totals.as_ref().unwrap().servers, 1);
+        assert_eq!(status.observed_generation, Some(3));
+        let pressure = conditions::find(&status.conditions, QUOTA_PRESSURE).unwrap();
+        assert_eq!(pressure.status, TRUE, "15 of bakery's 16 cores");
+        assert!(
+            pressure.message.contains("client bakery cores 15/16"),
+            "{}",
+            pressure.message
+        );
+
+        let failed = compute(
+            &p,
+            &counted,
+            &servers,
+            &Outcome::Failed {
+                reason: "NamespaceTaken".into(),
+                message: "client autoparts: ...".into(),
+            },
+            &now,
+        );
+        let ready = conditions::find(&failed.conditions, READY).unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            (FALSE, "NamespaceTaken")
+        );
+        assert!(changed(Some(&status), &failed));
+        assert!(!changed(
+            Some(&status),
+            &compute(&p, &counted, &servers, &Outcome::Applied, &now)
+        ));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 
 use super::build::Children;
@@ -114,6 +114,44 @@ pub async fn apply_children(
     {
         writes::record(&owner);
     }
+    Ok(())
+}
+
+/// Field manager of the halt below, distinct from the one that applies the
+/// whole VM, so the next full apply simply takes `runStrategy` back.
+const SUSPENSION_MANAGER: &str = "partnercloud-suspension";
+
+/// While a server is blocked nothing is applied — except that a suspension
+/// must still halt a server that was built before (one whose resize was
+/// refused, say). Only `spec.runStrategy` is touched, and only when it is
+/// not `Halted` already; nothing is created or deleted.
+pub async fn halt(client: &Client, observed: &mut Observed) -> Result<(), ApplyError> {
+    let Some(vm) = observed.vm.as_ref() else {
+        return Ok(());
+    };
+    if vm.spec.run_strategy.as_deref() == Some("Halted") {
+        return Ok(());
+    }
+    let name = vm.name_any();
+    let api: Api<VirtualMachine> =
+        Api::namespaced(client.clone(), &vm.namespace().unwrap_or_default());
+    let patch = serde_json::json!({"spec": {"runStrategy": "Halted"}});
+    let halted = api
+        .patch(
+            &name,
+            &PatchParams {
+                field_manager: Some(SUSPENSION_MANAGER.into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|source| ApplyError::Apply {
+            kind: "VirtualMachine".into(),
+            name,
+            source,
+        })?;
+    observed.vm = Some(halted);
     Ok(())
 }
 

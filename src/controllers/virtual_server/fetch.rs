@@ -9,7 +9,7 @@ use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
 
 use super::build::names;
-use crate::api::{ServerTemplate, VirtualServer};
+use crate::api::{PartnerAccount, ServerTemplate, VirtualServer};
 use crate::controllers::labels;
 use crate::kubevirt::{
     DataVolume, VirtualMachine, VirtualMachineInstance, VirtualMachineSnapshot,
@@ -34,6 +34,8 @@ fn read(what: impl Into<String>) -> impl FnOnce(kube::Error) -> FetchError {
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
     pub namespace_labels: BTreeMap<String, String>,
+    /// The PartnerAccount the namespace's partner label names, if it exists.
+    pub partner: Option<PartnerAccount>,
     /// For `source.template`: the template, if it exists.
     pub template: Option<ServerTemplate>,
     /// For `source.clone`: the server being copied, if it exists.
@@ -68,6 +70,15 @@ pub async fn observe(client: &Client, server: &VirtualServer) -> Result<Observed
         .get_opt(&ns)
         .await
         .map_err(read(format!("namespace {ns}")))?;
+
+    let namespace_labels = namespace.map(|n| n.labels().clone()).unwrap_or_default();
+    let partner = match namespace_labels.get(labels::PARTNER) {
+        Some(p) => Api::<PartnerAccount>::all(client.clone())
+            .get_opt(p)
+            .await
+            .map_err(read(format!("partner account {p}")))?,
+        None => None,
+    };
 
     let source = &server.spec.source;
     let template = match &source.template {
@@ -138,7 +149,8 @@ pub async fn observe(client: &Client, server: &VirtualServer) -> Result<Observed
         .items;
 
     Ok(Observed {
-        namespace_labels: namespace.map(|n| n.labels().clone()).unwrap_or_default(),
+        namespace_labels,
+        partner,
         template,
         clone_source,
         snapshot,

@@ -1,10 +1,17 @@
-//! The VirtualServer controller: fetch → validate → build → apply → status.
+//! The VirtualServer controller: fetch → validate → admission → build →
+//! apply → status.
+//!
+//! Admission ([`admission`]) decides a server in a partner's client
+//! namespace against its client's quota and its partner's pool, serialised
+//! per partner, and applies the client's or partner's suspension to its
+//! power; a refused server is reported as blocked and not built.
 //!
 //! No finalizer: every child is removed by garbage collection through its
 //! owner reference, except disks under `deletionPolicy: Retain`, which carry
 //! no owner reference at all. Deleting a server therefore never waits on a
 //! stuck child.
 
+pub mod admission;
 pub mod apply;
 pub mod build;
 pub mod fetch;
@@ -31,9 +38,10 @@ use self::status::StatusInput;
 use super::context::Context;
 use super::labels;
 use super::reporter;
-use crate::api::{ServerTemplate, VirtualServer};
+use crate::api::{PartnerAccount, ServerTemplate, VirtualServer};
 use crate::controllers::apply::ApplyError;
 use crate::controllers::ownership::OwnershipError;
+use crate::controllers::partner_account::naming;
 use crate::kubevirt::{DataVolume, VirtualMachine, VirtualMachineInstance, VirtualMachineSnapshot};
 
 /// One variant per pipeline stage; the names become event reasons.
@@ -41,6 +49,8 @@ use crate::kubevirt::{DataVolume, VirtualMachine, VirtualMachineInstance, Virtua
 pub enum Error {
     #[error(transparent)]
     Fetch(#[from] fetch::FetchError),
+    #[error("deciding quota admission: {0}")]
+    Admission(#[from] admission::AdmissionError),
     #[error("building children: {0}")]
     Build(#[from] OwnershipError),
     #[error(transparent)]
@@ -53,6 +63,7 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Fetch(_) => "FetchFailed",
+            Self::Admission(_) => "AdmissionFailed",
             Self::Build(_) => "BuildFailed",
             Self::Apply(_) => "ApplyFailed",
             Self::Status(_) => "StatusFailed",
@@ -66,6 +77,20 @@ fn by_server_label<K: Resource<DynamicType = ()>>(child: K) -> Option<ObjectRef<
     Some(ObjectRef::new(&name).within(child.meta().namespace.as_deref()?))
 }
 
+/// Remembers the last `metadata.generation` seen per object, to tell spec
+/// changes from status-only ones (a custom resource's generation moves only
+/// with its spec).
+#[derive(Default)]
+struct GenerationFilter(std::sync::Mutex<std::collections::HashMap<String, Option<i64>>>);
+
+impl GenerationFilter {
+    /// Whether `generation` of `name` is new (always, the first time).
+    fn seen(&self, name: &str, generation: Option<i64>) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        seen.insert(name.to_string(), generation) != Some(generation)
+    }
+}
+
 /// Runs the controller until the watch streams end.
 pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
@@ -73,6 +98,8 @@ pub async fn run(ctx: Arc<Context>) {
     let servers = Api::<VirtualServer>::all(client.clone());
     let controller = Controller::new(servers, watcher::Config::default());
     let store = controller.store();
+    let partner_store = store.clone();
+    let spec_changed = GenerationFilter::default();
     controller
         .with_config(ControllerConfig::default().concurrency(ctx.settings.concurrency))
         .watches(
@@ -131,6 +158,32 @@ pub async fn run(ctx: Arc<Context>) {
                     .collect::<Vec<_>>()
             },
         )
+        // A partner's quota or suspension changing concerns every server in
+        // its client namespaces (a suspension halts them; a larger quota may
+        // admit a refused one). Only spec changes matter: the partner's status
+        // moves with every admission and would wake all its servers.
+        .watches(
+            Api::<PartnerAccount>::all(client.clone()),
+            watcher::Config::default(),
+            move |partner| {
+                let name = partner.name_any();
+                if !spec_changed.seen(&name, partner.metadata.generation) {
+                    return Vec::new();
+                }
+                let namespaces: Vec<String> = partner
+                    .spec
+                    .clients
+                    .iter()
+                    .filter_map(|c| naming::client_namespace(&name, c).ok())
+                    .collect();
+                partner_store
+                    .state()
+                    .into_iter()
+                    .filter(|s| namespaces.contains(&s.namespace().unwrap_or_default()))
+                    .map(|s| ObjectRef::from_obj(&*s))
+                    .collect::<Vec<_>>()
+            },
+        )
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -147,18 +200,31 @@ async fn reconcile(server: Arc<VirtualServer>, ctx: Arc<Context>) -> Result<Acti
         return Ok(Action::await_change());
     }
     let mut observed = fetch::observe(&ctx.client, &server).await?;
-    let power = server.spec.power_state;
     let mut decision = validate::plan(&server, &observed, &ctx.settings.image_mirrors);
+    let tenant = admission::tenant(&server.namespace().unwrap_or_default(), &observed);
+    let power = admission::power(server.spec.power_state, tenant.as_ref());
+    let mut admitted = server.status.as_ref().and_then(|s| s.admitted.clone());
     if let Ok(plan) = &decision {
-        let children = build::build(&server, plan, power)?;
-        if let Err(error) =
-            apply::apply_children(&ctx.client, &server, children, &mut observed).await
-        {
-            match quota_refusal(&error) {
-                Some(blocked) => decision = Err(blocked),
-                None => return Err(error.into()),
+        let verdict = admission::admit(&ctx, &server, plan, tenant.as_ref()).await?;
+        admitted = verdict.admitted;
+        if let Some(refused) = verdict.refused {
+            decision = Err(refused);
+        }
+    }
+    match &decision {
+        Ok(plan) => {
+            let children = build::build(&server, plan, power.state)?;
+            if let Err(error) =
+                apply::apply_children(&ctx.client, &server, children, &mut observed).await
+            {
+                match quota_refusal(&error) {
+                    Some(blocked) => decision = Err(blocked),
+                    None => return Err(error.into()),
+                }
             }
         }
+        Err(_) if power.suspended_by.is_some() => apply::halt(&ctx.client, &mut observed).await?,
+        Err(_) => {}
     }
     let now = ctx.now();
     let new_status = status::compute(
@@ -166,7 +232,9 @@ async fn reconcile(server: Arc<VirtualServer>, ctx: Arc<Context>) -> Result<Acti
         &StatusInput {
             observed: &observed,
             plan: decision.as_ref(),
-            power,
+            power: power.state,
+            suspended_by: power.suspended_by,
+            admitted: admitted.as_ref(),
             import_retry_limit: ctx.settings.import_retry_limit,
             now: &now,
         },
@@ -218,6 +286,20 @@ fn error_policy(server: Arc<VirtualServer>, error: &Error, ctx: Arc<Context>) ->
         reporter::report_failure(&recorder, &*server, reason, &StringError(note)).await;
     });
     Action::requeue(Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod generation_tests {
+    use super::GenerationFilter;
+
+    #[test]
+    fn only_a_new_generation_passes() {
+        let filter = GenerationFilter::default();
+        assert!(filter.seen("alfa", Some(1)), "first sight");
+        assert!(!filter.seen("alfa", Some(1)), "status-only change");
+        assert!(filter.seen("alfa", Some(2)), "spec change");
+        assert!(filter.seen("beta", Some(2)), "per object");
+    }
 }
 
 /// An already-rendered error chain, for the reporter.

@@ -13,8 +13,10 @@ use crate::api::VirtualServer;
 use crate::api::conditions::{self, Decided};
 use crate::api::quantity::Bytes;
 use crate::api::virtual_server::{
-    DiskStatus, EndpointStatus, PowerState, ServerAddress, ServerPhase, VirtualServerStatus,
+    AdmittedSize, DiskStatus, EndpointStatus, PowerState, ServerAddress, ServerPhase,
+    VirtualServerStatus,
 };
+use crate::controllers::partner_account::suspension::SuspendedBy;
 use crate::kubevirt::{DataVolume, KvCondition, condition};
 
 pub const DISKS_READY: &str = "DisksReady";
@@ -35,7 +37,13 @@ const START_FAILURES: [&str; 6] = [
 pub struct StatusInput<'a> {
     pub observed: &'a Observed,
     pub plan: Result<&'a Plan, &'a Blocked>,
+    /// The effective power state (the server's own, or `Stopped` while a
+    /// suspension holds it).
     pub power: PowerState,
+    /// Set while the client or partner is suspended.
+    pub suspended_by: Option<SuspendedBy>,
+    /// The admission record to publish (from the admission stage).
+    pub admitted: Option<&'a AdmittedSize>,
     pub import_retry_limit: i32,
     pub now: &'a Time,
 }
@@ -69,6 +77,7 @@ pub fn compute(server: &VirtualServer, input: &StatusInput<'_>) -> VirtualServer
         disks: disk_statuses(server, input.observed),
         endpoints: endpoints(server, input.observed),
         last_backup: previous.last_backup,
+        admitted: input.admitted.cloned(),
     }
 }
 
@@ -205,7 +214,9 @@ fn disks_condition(server: &VirtualServer, input: &StatusInput<'_>) -> Decided {
 }
 
 fn running_condition(input: &StatusInput<'_>) -> Decided {
-    if let Err(blocked) = input.plan {
+    // A blocked server that was built before (a refused resize, say) keeps
+    // running as it was: report its VM.
+    if let (Err(blocked), None) = (input.plan, &input.observed.vm) {
         return Decided::no(RUNNING, blocked.reason, "the server is not built yet");
     }
     let Some(vm) = input.observed.vm.as_ref() else {
@@ -221,9 +232,14 @@ fn running_condition(input: &StatusInput<'_>) -> Decided {
         .filter(|c| c.status == "True")
         .and_then(|c| c.message.clone());
     match (input.power, printable.as_str()) {
-        (PowerState::Stopped, "Stopped") => {
-            Decided::no(RUNNING, reason::STOPPED, "stopped as requested")
-        }
+        (PowerState::Stopped, "Stopped") => match input.suspended_by {
+            Some(by) => Decided::no(
+                RUNNING,
+                reason::STOPPED,
+                format!("halted while the {by} is suspended"),
+            ),
+            None => Decided::no(RUNNING, reason::STOPPED, "stopped as requested"),
+        },
         (PowerState::Stopped, other) => {
             Decided::no(RUNNING, reason::STOPPING, format!("stopping ({other})"))
         }
@@ -294,6 +310,16 @@ fn ready_condition(
     if let Err(blocked) = input.plan {
         return Decided::no(conditions::READY, blocked.reason, blocked.message.clone());
     }
+    if let Some(by) = input.suspended_by {
+        return Decided::no(
+            conditions::READY,
+            reason::SUSPENDED,
+            format!(
+                "the {by} is suspended: the server is halted and nothing is deleted; it returns to powerState {:?} when resumed",
+                server.spec.power_state
+            ),
+        );
+    }
     if restart_required {
         return Decided::no(
             conditions::READY,
@@ -329,7 +355,7 @@ fn phase(
     if server.metadata.deletion_timestamp.is_some() {
         return ServerPhase::Terminating;
     }
-    if input.plan.is_err() {
+    if input.plan.is_err() && input.observed.vm.is_none() {
         return ServerPhase::Pending;
     }
     if disks.reason == reason::IMPORT_FAILED {
@@ -342,7 +368,7 @@ fn phase(
         .and_then(|vm| vm.status.as_ref())
         .and_then(|s| s.printable_status.clone());
     match (input.power, printable.as_deref()) {
-        _ if !disks.is_true() => ServerPhase::Provisioning,
+        _ if !disks.is_true() && input.plan.is_ok() => ServerPhase::Provisioning,
         (PowerState::Running, Some("Running")) => ServerPhase::Running,
         (PowerState::Running, Some(p)) if START_FAILURES.contains(&p) && !restart_required => {
             ServerPhase::Failed

@@ -1,19 +1,19 @@
 //! The pool ledger: admissions for one partner, decided one at a time.
 //!
-//! "Serialised per partner" is what makes the pool atomic. The controller
-//! decides every waiting server of a partner in one pass of that partner's
-//! reconcile — which kube-runtime never runs twice at once for one object —
-//! on a ledger rebuilt at the start of the pass from the recorded
-//! admissions of the partner's existing servers ([`super::record`]). Each
-//! decision sees every earlier one, in this pass or recorded before, so
-//! servers created at the same instant in different client namespaces can
-//! never together exceed the pool, and a second replica or a restart
+//! "Serialised per partner" is what makes the pool atomic. The
+//! VirtualServer controller decides a new server (or a resize) while holding
+//! its partner's lock ([`crate::controllers::context::PartnerLocks`]), on a
+//! ledger rebuilt under that lock from the recorded admissions
+//! (`status.admitted`, see [`super::record`]) of every server in the
+//! partner's client namespaces, read fresh from the API server; it writes the
+//! new record before it lets go of the lock. Each decision therefore sees
+//! every earlier one, so servers created at the same instant in different
+//! client namespaces can never together exceed the pool, and a restart
 //! rebuilds the same ledger from the same records.
 //!
-//! Requests are decided in a deterministic order — creation time, then
-//! namespace and name — so the same cluster state always gives the same
-//! answers (first come, first served), whatever order the watch delivered
-//! the servers in.
+//! [`PoolLedger::decide_all`] decides a batch in a deterministic order —
+//! creation time, then namespace and name — so the same cluster state always
+//! gives the same answers, whatever order the requests arrived in.
 //!
 //! Re-deciding a server that is already admitted at the same size is a
 //! no-op (it is counted once); a record that fails to be written is simply

@@ -27,7 +27,7 @@ pub mod record;
 
 pub use admission::{Admission, QUOTA_EXCEEDED, Scope, ServerRequest, decide};
 pub use ledger::{LedgerError, Pending, PoolLedger, ServerKey};
-pub use record::{ADMITTED_ANNOTATION, RecordError};
+pub use record::{RecordError, from_status, to_status};
 
 use std::fmt;
 

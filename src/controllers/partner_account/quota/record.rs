@@ -1,26 +1,23 @@
-//! The record of an admission: the size a server was admitted at, written
-//! where the decision is kept so the next pass (or the next replica) counts
-//! it without deciding again.
+//! The record of an admission: the size a server was admitted at, kept
+//! where the decision is kept so the next decision (or the next replica)
+//! counts it without deciding again.
 //!
-//! The format is one line, `cores=4,memory=8Gi,storage=620Gi`: every key
-//! present once, in that order when written, any order when read, sizes in
-//! canonical quantity form. A server's record is always for one server.
+//! **Where it is kept matters.** It lives in the VirtualServer's
+//! `status.admitted` ([`AdmittedSize`]). An annotation would have been
+//! convenient, but partner admins may update VirtualServers, so they could
+//! write an inflated record and then resize up to it without a decision.
+//! Status is a subresource the client-admin role may only read (see
+//! `manifests/rbac/`), so only the operator writes the record.
 //!
-//! **Where it is kept matters.** The issue suggests the server itself; an
-//! annotation on the VirtualServer is convenient but partner admins may
-//! update VirtualServers, so they could write an inflated record and then
-//! resize up to it without a decision. Kept there, the record would have to
-//! be trusted only as far as it can be cross-checked; kept in the
-//! VirtualServer's status (which admins may only read) or with the
-//! PartnerAccount, it cannot be forged. The format is the same either way.
+//! [`encode`] renders a record as one line, `cores=4,memory=8Gi,storage=620Gi`
+//! (for messages and logs); [`decode`] reads that form back: every key present
+//! once, any order, sizes in any quantity notation.
 
 use std::fmt;
 
 use super::Resources;
 use crate::api::quantity::{Bytes, QuantityError, parse_bytes};
-
-/// The annotation key proposed for the record.
-pub const ADMITTED_ANNOTATION: &str = "partnercloud.io/admitted";
+use crate::api::virtual_server::AdmittedSize;
 
 /// Why a record could not be read. A record that cannot be read is treated
 /// as absent: the server is decided again (counted once, never partly).
@@ -59,7 +56,29 @@ impl fmt::Display for Record<'_> {
     }
 }
 
-/// Writes a server's admitted size.
+/// A server's admitted size as its `status.admitted`.
+pub fn to_status(size: &Resources) -> AdmittedSize {
+    AdmittedSize {
+        cores: u32::try_from(size.cores).unwrap_or(u32::MAX),
+        memory: Bytes(size.memory).to_string(),
+        storage: Bytes(size.storage).to_string(),
+    }
+}
+
+/// Reads `status.admitted` back into one server's size.
+pub fn from_status(record: &AdmittedSize) -> Result<Resources, RecordError> {
+    let bytes = |value: &str, key: &'static str| {
+        parse_bytes(value).map_err(|source| RecordError::Quantity { key, source })
+    };
+    Ok(Resources {
+        servers: 1,
+        cores: u64::from(record.cores),
+        memory: bytes(&record.memory, "memory")?,
+        storage: bytes(&record.storage, "storage")?,
+    })
+}
+
+/// Writes a server's admitted size as one line.
 pub fn encode(size: &Resources) -> String {
     Record(size).to_string()
 }
@@ -106,6 +125,34 @@ pub fn decode(text: &str) -> Result<Resources, RecordError> {
 mod tests {
     use super::*;
     use crate::controllers::partner_account::quota::test_support::{GI, server};
+
+    #[test]
+    fn status_record_round_trips_in_canonical_form() {
+        let size = server(4, 8, 620);
+        let record = to_status(&size);
+        assert_eq!(record.cores, 4);
+        assert_eq!(record.memory, "8Gi");
+        assert_eq!(record.storage, "620Gi");
+        assert_eq!(from_status(&record), Ok(size));
+    }
+
+    #[test]
+    fn status_record_in_any_notation_reads_the_same_and_garbage_is_refused() {
+        let record = AdmittedSize {
+            cores: 4,
+            memory: "8589934592".into(),
+            storage: "634880Mi".into(),
+        };
+        assert_eq!(from_status(&record), Ok(server(4, 8, 620)));
+        let bad = AdmittedSize {
+            memory: "lots".into(),
+            ..record
+        };
+        assert!(matches!(
+            from_status(&bad),
+            Err(RecordError::Quantity { key: "memory", .. })
+        ));
+    }
 
     #[test]
     fn record_is_one_readable_line() {

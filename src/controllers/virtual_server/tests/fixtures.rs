@@ -93,6 +93,7 @@ pub fn cluster(paths: &[&str]) -> Observed {
                 }
                 "ServerTemplate" => observed.template = Some(parse(path, &doc)),
                 "VirtualServer" => observed.clone_source = Some(parse(path, &doc)),
+                "PartnerAccount" => observed.partner = Some(parse(path, &doc)),
                 "VirtualMachineSnapshot" => {
                     observed.snapshot = Some(parse::<VirtualMachineSnapshot>(path, &doc))
                 }
@@ -151,6 +152,8 @@ pub fn status_at(
             observed,
             plan: decision.as_ref(),
             power: server.spec.power_state,
+            suspended_by: None,
+            admitted: server.status.as_ref().and_then(|s| s.admitted.as_ref()),
             import_retry_limit: limit,
             now: &time(now),
         },

@@ -143,12 +143,17 @@ fn quota_refusal_becomes_quota_exceeded_with_requested_used_and_limit() {
             observed: &observed,
             plan: Err(&blocked),
             power: gateway.spec.power_state,
+            suspended_by: None,
+            admitted: None,
             import_retry_limit: IMPORT_RETRY_LIMIT,
             now: &time(NOW),
         },
     );
     assert_eq!(said(&status, "Ready"), ("False", "QuotaExceeded", message));
-    assert_eq!(phase(&status), ServerPhase::Pending);
+    // The server was built before the refusal and keeps running as it was:
+    // its phase and Running condition report the VM, not "not built".
+    assert_eq!(phase(&status), ServerPhase::Running);
+    assert_eq!(said(&status, "Running").1, "Running");
 }
 
 #[test]
