@@ -8,7 +8,6 @@
 
 mod admission;
 mod backup_policy;
-mod churn;
 mod common;
 mod crds;
 mod garbage_collection;

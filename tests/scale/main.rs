@@ -1,0 +1,8 @@
+//! Scale tests: many objects on a control plane and an operator of their
+//! own, so their load never slows the functional integration tests (test
+//! binaries run one after another).
+
+#[path = "../integration/common.rs"]
+#[allow(dead_code)]
+mod common;
+mod churn;
