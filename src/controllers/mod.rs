@@ -20,8 +20,8 @@ use kube::Client;
 
 use self::context::{Clock, Context, Settings};
 
-/// Runs every controller until they stop (on a signal, or when a watch
-/// stream ends for good — the caller treats that as fatal).
+/// Runs every controller until one of them stops (on a signal, or when a
+/// watch stream ends for good — the caller treats that as fatal).
 pub async fn run_all(client: Client, clock: Arc<dyn Clock>, settings: Settings) {
     let servers = Arc::new(Context::new(
         client.clone(),
@@ -47,10 +47,14 @@ pub async fn run_all(client: Client, clock: Arc<dyn Clock>, settings: Settings) 
         "partnercloud-partneraccount",
         settings.clone(),
     ));
-    tokio::join!(
-        virtual_server::run(servers),
-        server_template::run(templates),
-        backup_policy::run(backups),
-        partner_account::run(partners)
-    );
+    // A controller whose watch streams end for good stops reconciling its
+    // kind. The process must not stay up deaf to it: return as soon as any
+    // controller stops, so the caller exits and is restarted. (An expired
+    // watch, 410 Gone, is not an end: kube-runtime's watcher relists.)
+    tokio::select! {
+        _ = virtual_server::run(servers) => tracing::error!(controller = "VirtualServer", "controller stopped"),
+        _ = server_template::run(templates) => tracing::error!(controller = "ServerTemplate", "controller stopped"),
+        _ = backup_policy::run(backups) => tracing::error!(controller = "BackupPolicy", "controller stopped"),
+        _ = partner_account::run(partners) => tracing::error!(controller = "PartnerAccount", "controller stopped"),
+    }
 }

@@ -2,7 +2,7 @@
 //! own, so their load never slows the functional integration tests (test
 //! binaries run one after another).
 
+mod churn;
 #[path = "../integration/common.rs"]
 #[allow(dead_code)]
 mod common;
-mod churn;
