@@ -6,6 +6,7 @@ pub mod controllers;
 pub mod controlplane;
 pub mod crdgen;
 pub mod dev;
+pub mod health;
 pub mod http_fetch;
 pub mod image_server;
 pub mod kubevirt;

@@ -35,6 +35,9 @@ enum Command {
         /// isolation policy's "outside the cluster" egress rule.
         #[arg(long = "pod-cidr")]
         pod_cidrs: Vec<String>,
+        /// Where to serve /healthz and /readyz for the kubelet's probes.
+        #[arg(long, default_value = "0.0.0.0:8080")]
+        health_addr: std::net::SocketAddr,
     },
     /// Run the virtualization simulator (plays KubeVirt and CDI) against the
     /// cluster of the current kubeconfig.
@@ -88,6 +91,7 @@ async fn main() -> ExitCode {
             concurrency,
             image_mirrors,
             pod_cidrs,
+            health_addr,
         } => {
             init_tracing();
             match client().await {
@@ -98,8 +102,14 @@ async fn main() -> ExitCode {
                         cluster_network: ClusterNetwork { pod_cidrs },
                         ..Settings::default()
                     };
+                    let readiness = Arc::new(partnercloud::health::Readiness::default());
+                    let probes =
+                        tokio::spawn(partnercloud::health::serve(health_addr, readiness.clone()));
+                    readiness.set(true);
                     partnercloud::controllers::run_all(client, Arc::new(SystemClock), settings)
                         .await;
+                    readiness.set(false);
+                    probes.abort();
                     Err("the controllers stopped (a signal, or a watch that could not be restarted)".into())
                 }
                 Err(e) => Err(e),
