@@ -52,6 +52,38 @@ pub async fn report_failure<K>(
     }
 }
 
+/// The error policy every controller shares: report the failure once
+/// (log + Warning event, in the background so the queue is not held up)
+/// and retry in a few seconds.
+pub fn failed<K>(
+    recorder: &Recorder,
+    object: std::sync::Arc<K>,
+    reason: &'static str,
+    error: &(dyn StdError + 'static),
+) -> kube::runtime::controller::Action
+where
+    K: Resource<DynamicType = ()> + Send + Sync + 'static,
+{
+    let recorder = recorder.clone();
+    let note = chain(error);
+    tokio::spawn(async move {
+        report_failure(&recorder, &*object, reason, &Rendered(note)).await;
+    });
+    kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(5))
+}
+
+/// An already-rendered error chain.
+#[derive(Debug)]
+struct Rendered(String);
+
+impl std::fmt::Display for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StdError for Rendered {}
+
 /// Posts an event (Normal or Warning) about something the reconcile decided.
 pub async fn report_event<K>(
     recorder: &Recorder,

@@ -51,7 +51,6 @@ pub mod validate;
 mod tests_support;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Api, Patch, PatchParams};
@@ -253,23 +252,5 @@ async fn write_status(
 }
 
 fn error_policy(policy: Arc<BackupPolicy>, error: &Error, ctx: Arc<Context>) -> Action {
-    let recorder = ctx.recorder.clone();
-    let reason = error.reason();
-    let note = reporter::chain(error);
-    tokio::spawn(async move {
-        reporter::report_failure(&recorder, &*policy, reason, &StringError(note)).await;
-    });
-    Action::requeue(Duration::from_secs(5))
+    reporter::failed(&ctx.recorder, policy, error.reason(), error)
 }
-
-/// An already-rendered error chain, for the reporter.
-#[derive(Debug)]
-struct StringError(String);
-
-impl std::fmt::Display for StringError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for StringError {}

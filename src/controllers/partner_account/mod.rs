@@ -260,26 +260,8 @@ fn build_reason(error: &BuildError) -> &'static str {
 }
 
 fn error_policy(partner: Arc<PartnerAccount>, error: &Error, ctx: Arc<Context>) -> Action {
-    let recorder = ctx.recorder.clone();
-    let reason = error.reason();
-    let note = reporter::chain(error);
-    tokio::spawn(async move {
-        reporter::report_failure(&recorder, &*partner, reason, &StringError(note)).await;
-    });
-    Action::requeue(Duration::from_secs(5))
+    reporter::failed(&ctx.recorder, partner, error.reason(), error)
 }
-
-/// An already-rendered error chain, for the reporter.
-#[derive(Debug)]
-struct StringError(String);
-
-impl std::fmt::Display for StringError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for StringError {}
 
 /// PartnerAccounts for unit tests, read from YAML as the API server would
 /// return them (with a uid and a generation).

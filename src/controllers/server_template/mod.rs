@@ -25,7 +25,6 @@ pub mod validate;
 pub mod verify;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
@@ -254,26 +253,8 @@ async fn reconcile(template: Arc<ServerTemplate>, state: Arc<State>) -> Result<A
 }
 
 fn error_policy(template: Arc<ServerTemplate>, error: &Error, state: Arc<State>) -> Action {
-    let recorder = state.ctx.recorder.clone();
-    let reason = error.reason();
-    let note = reporter::chain(error);
-    tokio::spawn(async move {
-        reporter::report_failure(&recorder, &*template, reason, &StringError(note)).await;
-    });
-    Action::requeue(Duration::from_secs(5))
+    reporter::failed(&state.ctx.recorder, template, error.reason(), error)
 }
-
-/// An already-rendered error chain, for the reporter.
-#[derive(Debug)]
-struct StringError(String);
-
-impl std::fmt::Display for StringError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for StringError {}
 
 /// Templates and observed objects for unit tests, from YAML as the API
 /// server would return them.

@@ -22,7 +22,6 @@ mod tests;
 pub mod validate;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
@@ -278,14 +277,7 @@ fn quota_refusal(error: &ApplyError) -> Option<Blocked> {
 }
 
 fn error_policy(server: Arc<VirtualServer>, error: &Error, ctx: Arc<Context>) -> Action {
-    let recorder = ctx.recorder.clone();
-    let reason = error.reason();
-    let note = reporter::chain(error);
-    let server = server.clone();
-    tokio::spawn(async move {
-        reporter::report_failure(&recorder, &*server, reason, &StringError(note)).await;
-    });
-    Action::requeue(Duration::from_secs(5))
+    reporter::failed(&ctx.recorder, server, error.reason(), error)
 }
 
 #[cfg(test)]
@@ -301,15 +293,3 @@ mod generation_tests {
         assert!(filter.seen("beta", Some(2)), "per object");
     }
 }
-
-/// An already-rendered error chain, for the reporter.
-#[derive(Debug)]
-struct StringError(String);
-
-impl std::fmt::Display for StringError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for StringError {}
