@@ -23,6 +23,7 @@ use super::schema;
     derive = "PartialEq",
     doc = "A client's virtual server: size, disks, system disk source, power state and network exposure.",
     validation = Rule::new("size(self.metadata.name) <= 40").message("metadata.name of a VirtualServer must be at most 40 characters (it names the server's disks and services)"),
+    validation = Rule::new("!has(self.spec.source.clone) || self.spec.source.clone.server != self.metadata.name").message("spec.source.clone.server cannot be the server itself"),
     printcolumn(name = "Cores", type_ = "integer", json_path = ".spec.cores"),
     printcolumn(name = "Memory", type_ = "string", json_path = ".spec.memory"),
     printcolumn(name = "Power", type_ = "string", json_path = ".spec.powerState"),
@@ -67,6 +68,7 @@ pub struct VirtualServerSpec {
     /// `spec.source`; the others are blank data disks. Names are unique.
     #[schemars(length(min = 1, max = 16))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    #[x_kube(validation = Rule::new("self[0].name == oldSelf[0].name").message("spec.disks[0] is the system disk: it cannot be renamed, replaced or moved (add data disks after it)"))]
     pub disks: Vec<DiskSpec>,
 
     /// Where the system disk comes from: exactly one of `template`,
@@ -105,18 +107,21 @@ pub struct VirtualServerSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DiskSpec {
-    /// Disk name, a DNS label (e.g. `system`, `data`); part of the
-    /// DataVolume's name, so at most 40 characters.
+    /// Disk name, a DNS label (e.g. `system`, `data`) of at most 20
+    /// characters; its DataVolume is named `<server>-<name>`. `cdrom` and
+    /// `firstboot` are reserved for the installation ISO and first-boot data.
     #[schemars(
-        length(min = 1, max = 40),
+        length(min = 1, max = 20),
         regex(pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     )]
+    #[x_kube(validation = Rule::new("!(self in ['cdrom', 'firstboot'])").message("spec.disks[].name cdrom and firstboot are reserved"))]
     pub name: String,
 
     /// Disk size, e.g. `80Gi` (1Mi–64Ti, whole bytes). A disk deployed
     /// from a template must be at least the template's disk size.
     #[schemars(schema_with = "schema::quantity")]
     #[x_kube(validation = Rule::new(schema::quantity_rule("1Mi", "64Ti")).message(schema::quantity_message("spec.disks[].size", "1Mi", "64Ti")))]
+    #[x_kube(validation = Rule::new("!isQuantity(self) || !isQuantity(oldSelf) || quantity(self).compareTo(quantity(oldSelf)) >= 0").message("spec.disks[].size cannot shrink: the disk's data would not fit"))]
     pub size: Quantity,
 
     /// StorageClass for the disk; the cluster default when omitted.
@@ -256,11 +261,12 @@ pub enum DeletionPolicy {
 #[x_kube(validation = Rule::new("self.preset != 'custom' || has(self.port)").message("spec.expose[].port is required for the custom preset"))]
 #[x_kube(validation = Rule::new("!(self.preset in ['rdp', 'smb']) || (has(self.allowFrom) && size(self.allowFrom) > 0)").message("spec.expose[].allowFrom is required for rdp and smb: list the client's networks (0.0.0.0/0 only if you really mean the whole internet)"))]
 pub struct Exposure {
-    /// Exposure name, a DNS label unique within the server; names the
-    /// Service port.
+    /// Exposure name: lower-case letters, digits and '-', starting with a
+    /// letter, unique within the server. The Service and NetworkPolicy for
+    /// it are named `<name>-<server>`.
     #[schemars(
         length(min = 1, max = 15),
-        regex(pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+        regex(pattern = "^[a-z]([-a-z0-9]*[a-z0-9])?$")
     )]
     pub name: String,
 

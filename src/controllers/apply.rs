@@ -17,6 +17,14 @@ use super::labels::FIELD_MANAGER;
 pub enum ApplyError {
     #[error("a built {kind} has no name (a builder bug)")]
     Unnamed { kind: String },
+    #[error(
+        "{kind} {name} already exists and belongs to {holder}; rename this server, its disk or its exposure"
+    )]
+    Taken {
+        kind: String,
+        name: String,
+        holder: String,
+    },
     #[error("applying {kind} {name}: {source}")]
     Apply {
         kind: String,
@@ -101,8 +109,48 @@ where
     if observed.is_some_and(|o| satisfied(desired, o)) {
         return Ok(None);
     }
+    if observed.is_none() {
+        refuse_takeover(api, desired).await?;
+    }
     super::writes::record(owner);
     apply(api, desired).await.map(Some)
+}
+
+/// Names are derived (`<server>-<disk>`, `<exposure>-<server>`), so two
+/// owners can derive the same one. An existing object labelled for another
+/// owner is never taken over: forcing server-side apply onto it would hand
+/// one server's disk or port to another.
+async fn refuse_takeover<K>(api: &Api<K>, desired: &K) -> Result<(), ApplyError>
+where
+    K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
+{
+    let name = desired.meta().name.clone().unwrap_or_default();
+    let Some(existing) = api
+        .get_opt(&name)
+        .await
+        .map_err(|source| ApplyError::List {
+            kind: kind_of::<K>(),
+            source,
+        })?
+    else {
+        return Ok(());
+    };
+    let label = |k: &K| {
+        k.meta()
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(super::labels::SERVER))
+            .cloned()
+    };
+    let (ours, theirs) = (label(desired), label(&existing));
+    if ours.is_some() && theirs != ours {
+        return Err(ApplyError::Taken {
+            kind: kind_of::<K>(),
+            name,
+            holder: theirs.unwrap_or_else(|| "something not managed by partnercloud".into()),
+        });
+    }
+    Ok(())
 }
 
 /// Whether `observed` already carries everything `desired` sets.

@@ -128,6 +128,30 @@ fn cases() -> Vec<Case> {
             &["spec.disks[1]", "Duplicate"],
         ),
         case(
+            "reserved disk name",
+            VS,
+            json!({"spec": {"disks": [{"name": "system", "size": "10Gi"}, {"name": "cdrom", "size": "5Gi"}]}}),
+            &["spec.disks[1].name", "reserved"],
+        ),
+        case(
+            "exposure name starting with a digit",
+            VS,
+            json!({"spec": {"expose": [{"name": "1c", "preset": "ssh"}]}}),
+            &["spec.expose[0].name"],
+        ),
+        case(
+            "server name too long",
+            VS,
+            json!({"metadata": {"name": "accounting-server-for-the-main-office-number-1"}}),
+            &["metadata.name", "40"],
+        ),
+        case(
+            "a copy of itself",
+            VS,
+            json!({"metadata": {"name": "me"}, "spec": {"source": {"template": null, "clone": {"server": "me"}}}}),
+            &["spec.source.clone.server cannot be the server itself"],
+        ),
+        case(
             "disk name not a DNS label",
             VS,
             json!({"spec": {"disks": [{"name": "System Disk", "size": "10Gi"}]}}),
@@ -522,6 +546,24 @@ async fn source_is_immutable_but_an_iso_can_be_ejected() {
         err.to_string().contains("spec.source cannot change"),
         "{err}"
     );
+
+    // The system disk keeps its name, and no disk shrinks.
+    let renamed = json!({"spec": {"disks": [{"name": "os", "size": "120Gi"}, {"name": "database", "size": "500Gi", "storageClass": "fast-ssd"}]}});
+    let err = api
+        .patch("installer", &params, &kube::api::Patch::Merge(&renamed))
+        .await
+        .expect_err("renaming the system disk is refused");
+    assert!(err.to_string().contains("system disk"), "{err}");
+    let shrunk = json!({"spec": {"disks": [{"name": "system", "size": "100Gi"}, {"name": "database", "size": "500Gi", "storageClass": "fast-ssd"}]}});
+    let err = api
+        .patch("installer", &params, &kube::api::Patch::Merge(&shrunk))
+        .await
+        .expect_err("shrinking a disk is refused");
+    assert!(err.to_string().contains("cannot shrink"), "{err}");
+    let grown = json!({"spec": {"disks": [{"name": "system", "size": "200Gi"}, {"name": "database", "size": "500Gi", "storageClass": "fast-ssd"}]}});
+    api.patch("installer", &params, &kube::api::Patch::Merge(&grown))
+        .await
+        .expect("growing a disk is allowed");
 
     let to_blank = json!({"spec": {"source": {"iso": null, "blank": {}}}});
     let err = api

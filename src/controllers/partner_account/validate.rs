@@ -19,10 +19,52 @@ use super::naming::{self, CLIENT_LABEL, ClientNamespace, NamespaceClaim, PARTNER
 pub const NAMESPACE_TAKEN: &str = "NamespaceTaken";
 
 /// Namespaces no partner may adopt, whatever their labels: they hold the
-/// cluster itself, and a partner with `deletionPolicy: Delete` would take
+/// cluster itself or the platform partnercloud runs on (the operator,
+/// KubeVirt, CDI), and a partner with `deletionPolicy: Delete` would take
 /// them with it.
 pub fn is_system_namespace(name: &str) -> bool {
-    name == "default" || name.starts_with("kube-") || name.starts_with("openshift-")
+    const PLATFORM: [&str; 5] = [
+        "default",
+        "partnercloud-system",
+        "kubevirt",
+        "cdi",
+        "local-path-storage",
+    ];
+    PLATFORM.contains(&name)
+        || [
+            "kube-",
+            "openshift-",
+            "kubevirt-",
+            "cdi-",
+            "cattle-",
+            "calico-",
+            "tigera-",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+}
+
+#[cfg(test)]
+mod platform_tests {
+    use super::is_system_namespace;
+
+    #[test]
+    fn the_platform_namespaces_are_never_adopted() {
+        for ns in [
+            "default",
+            "kube-system",
+            "partnercloud-system",
+            "kubevirt",
+            "cdi",
+            "openshift-monitoring",
+            "kubevirt-hyperconverged",
+        ] {
+            assert!(is_system_namespace(ns), "{ns}");
+        }
+        for ns in ["alfa-soft-bakery", "legacy-bakery", "cdimport"] {
+            assert!(!is_system_namespace(ns), "{ns}");
+        }
+    }
 }
 
 /// A namespace the partner may not use.

@@ -11,6 +11,7 @@ use super::build::Children;
 use super::fetch::Observed;
 use crate::api::VirtualServer;
 use crate::controllers::apply::{ApplyError, ensure, names, sweep_observed};
+use crate::controllers::labels;
 use crate::controllers::writes;
 use crate::kubevirt::{DataVolume, VirtualMachine, VirtualMachineSnapshot};
 
@@ -77,7 +78,15 @@ pub async fn apply_children(
 
     // The sweep only ever deletes children owned by this server: retained
     // disks (no owner) and the VM (swept only by GC) are never touched here.
-    let existing_disks = observed.data_volumes.clone();
+    // Disks taken out of spec.disks are detached, never deleted here: a
+    // renamed data disk must not cost its data. They go with the server
+    // (under `Delete`). Only the installation ISO is swept.
+    let existing_disks: Vec<DataVolume> = observed
+        .data_volumes
+        .iter()
+        .filter(|d| d.labels().get(labels::ROLE).map(String::as_str) == Some("iso"))
+        .cloned()
+        .collect();
     let removed_disks =
         sweep_observed(&data_volumes, &existing_disks, &uid, &names(&all_disks)).await?;
     let existing_policies = observed.network_policies.clone();

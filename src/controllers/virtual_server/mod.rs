@@ -268,9 +268,15 @@ async fn reconcile(server: Arc<VirtualServer>, ctx: Arc<Context>) -> Result<Acti
     })
 }
 
-/// A namespace ResourceQuota refusing a child becomes `QuotaExceeded` with
-/// the API server's own words (requested, used, limited).
+/// Apply failures that are the user's to fix, reported in status rather
+/// than retried blindly: a namespace ResourceQuota refusing a child becomes
+/// `QuotaExceeded` with the API server's own words (requested, used,
+/// limited); a derived name already held by another server becomes
+/// `NameConflict`.
 fn quota_refusal(error: &ApplyError) -> Option<Blocked> {
+    if let ApplyError::Taken { .. } = error {
+        return Some(Blocked::new(reason::NAME_CONFLICT, error.to_string()));
+    }
     let status = error.api_status()?;
     (status.code == 403 && status.message.contains("exceeded quota"))
         .then(|| Blocked::new(reason::QUOTA_EXCEEDED, status.message.clone()))

@@ -85,10 +85,12 @@ pub mod reason {
     pub const TEMPLATE_NOT_READY: &str = "TemplateNotReady";
     pub const BELOW_TEMPLATE_MINIMUM: &str = "BelowTemplateMinimum";
     pub const CLONE_SOURCE_NOT_FOUND: &str = "CloneSourceNotFound";
+    pub const CLONE_SOURCE_NOT_READY: &str = "CloneSourceNotReady";
     pub const BACKUP_NOT_FOUND: &str = "BackupNotFound";
     pub const SNAPSHOT_NOT_READY: &str = "SnapshotNotReady";
     pub const SNAPSHOT_FAILED: &str = "SnapshotFailed";
     pub const QUOTA_EXCEEDED: &str = "QuotaExceeded";
+    pub const NAME_CONFLICT: &str = "NameConflict";
     pub const SUSPENDED: &str = "Suspended";
     pub const INVALID_SPEC: &str = "InvalidSpec";
     pub const PROVISIONING: &str = "Provisioning";

@@ -417,9 +417,16 @@ fn disk_statuses(server: &VirtualServer, observed: &Observed) -> Vec<DiskStatus>
                 progress: dv
                     .and_then(|dv| dv.status.as_ref())
                     .and_then(|s| s.progress.clone()),
-                size: crate::api::quantity::parse_bytes(&d.size.0)
-                    .ok()
-                    .map(|b| Bytes(b).to_string()),
+                // What the disk really has: an existing disk keeps the size
+                // it was created with (growing one is not applied yet).
+                size: crate::api::quantity::parse_bytes(
+                    &dv.and_then(|dv| dv.spec.storage.as_ref())
+                        .and_then(|s| s.resources.as_ref())
+                        .and_then(|r| r.requests.get("storage").cloned())
+                        .unwrap_or_else(|| d.size.0.clone()),
+                )
+                .ok()
+                .map(|b| Bytes(b).to_string()),
             }
         })
         .collect()

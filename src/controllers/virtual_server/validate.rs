@@ -11,6 +11,7 @@ use super::plan::{Blocked, CloneSnapshot, DiskContent, Plan, PlannedDisk, reason
 use crate::api::conditions;
 use crate::api::quantity::{Bytes, parse_bytes};
 use crate::api::server_template::SharingScope;
+use crate::api::virtual_server::ServerPhase;
 use crate::api::{ServerTemplate, VirtualServer};
 use crate::controllers::labels;
 use crate::controllers::mirror::{ImageMirror, rewrite};
@@ -201,11 +202,14 @@ fn size(
         .and_then(|t| t.spec.defaults.clone())
         .unwrap_or_default();
     let vm_domain = observed.vm.as_ref().map(|vm| &vm.spec.template.spec.domain);
+    // A deployed server keeps the size it was built with when its spec
+    // leaves it to the template: editing a template's defaults must not
+    // resize (or un-admit) servers already running from it.
     let cores = server
         .spec
         .cores
-        .or(defaults.cores)
         .or_else(|| vm_domain.and_then(|d| d.cpu.as_ref()).and_then(|c| c.cores))
+        .or(defaults.cores)
         .ok_or_else(|| {
             Blocked::new(
                 reason::INVALID_SPEC,
@@ -217,12 +221,12 @@ fn size(
         .memory
         .as_ref()
         .map(|m| m.0.clone())
-        .or(defaults.memory.map(|m| m.0))
         .or_else(|| {
             vm_domain
                 .and_then(|d| d.memory.as_ref())
                 .and_then(|m| m.guest.clone())
         })
+        .or(defaults.memory.map(|m| m.0))
         .ok_or_else(|| {
             Blocked::new(
                 reason::INVALID_SPEC,
@@ -306,6 +310,22 @@ fn restore_volumes(
                 c.server
             ),
         ));
+    }
+    if let Some(source_server) = &observed.clone_source {
+        let phase = source_server.status.as_ref().and_then(|s| s.phase);
+        let copyable = matches!(phase, Some(ServerPhase::Running | ServerPhase::Stopped));
+        if !copyable && observed.snapshot.is_none() {
+            return Err(Blocked::new(
+                reason::CLONE_SOURCE_NOT_READY,
+                format!(
+                    "VirtualServer {} is {}; a copy is taken once it runs (or is stopped)",
+                    source_server.name_any(),
+                    phase
+                        .map(|p| format!("{p:?}"))
+                        .unwrap_or_else(|| "not built yet".into())
+                ),
+            ));
+        }
     }
     let Some(snapshot) = observed.snapshot.as_ref() else {
         return match &source.backup {
