@@ -160,7 +160,8 @@ fn row(object: &DynamicObject, kind: &str) -> (bool, String) {
         .unwrap_or_else(|| "waiting for the operator".into());
     let ns = object.namespace().unwrap_or_default();
     let mut detail = detail;
-    detail.truncate(90);
+    // On a character boundary: messages may carry Cyrillic names.
+    detail = detail.chars().take(160).collect();
     (
         is_ready,
         format!(

@@ -20,10 +20,13 @@ pub fn optional_quantity(generator: &mut SchemaGenerator) -> Schema {
     quantity(generator)
 }
 
-/// CEL: the value is a well-formed, whole number of bytes within `[min, max]`.
+/// CEL: the value is a well-formed size within `[min, max]` and not in
+/// milli-units or a bare fraction. (CEL's `isInteger()` refuses `0.5Gi`,
+/// which is a whole number of bytes; the operator's exact parser catches the
+/// rare fractional-byte value such as `1.0001k` at run time, naming the field.)
 pub fn quantity_rule(min: &str, max: &str) -> String {
     format!(
-        "isQuantity(self) && quantity(self).isInteger() && quantity(self).compareTo(quantity('{min}')) >= 0 && quantity(self).compareTo(quantity('{max}')) <= 0"
+        "isQuantity(self) && !self.endsWith('m') && !self.matches('^[+-]?[0-9]*[.][0-9]+$') && quantity(self).compareTo(quantity('{min}')) >= 0 && quantity(self).compareTo(quantity('{max}')) <= 0"
     )
 }
 

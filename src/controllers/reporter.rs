@@ -38,8 +38,11 @@ pub async fn report_failure<K>(
     );
     let note = chain(error);
     tracing::warn!(kind = %K::kind(&()), object = %key, reason, error = %note, "reconcile failed");
+    // Events hold at most 1 kB; cut on a character boundary.
     let mut note = note;
-    note.truncate(1000);
+    while note.len() > 1000 {
+        note.pop();
+    }
     let event = Event {
         type_: EventType::Warning,
         reason: reason.to_string(),

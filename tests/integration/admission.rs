@@ -515,6 +515,13 @@ async fn valid_fixtures_are_accepted() {
             panic!("{name} refused: {e}");
         }
     }
+    // Sizes that are whole bytes in any notation pass.
+    for memory in ["1.5Gi", "0.5Ti", "4096Mi", "4294967296", "8G"] {
+        let object = merged(&fixture(VS), &json!({"spec": {"memory": memory}}));
+        if let Err(e) = create(&client, &object, &ns, true).await {
+            panic!("memory {memory} refused: {e}");
+        }
+    }
 }
 
 #[tokio::test]
