@@ -91,6 +91,7 @@ pub mod reason {
     pub const SNAPSHOT_FAILED: &str = "SnapshotFailed";
     pub const QUOTA_EXCEEDED: &str = "QuotaExceeded";
     pub const NAME_CONFLICT: &str = "NameConflict";
+    pub const DISK_SMALLER_THAN_SOURCE: &str = "DiskSmallerThanSource";
     pub const SUSPENDED: &str = "Suspended";
     pub const INVALID_SPEC: &str = "InvalidSpec";
     pub const PROVISIONING: &str = "Provisioning";

@@ -95,6 +95,9 @@ pub fn plan(
         });
     }
 
+    if let Some(Restore::Ready(content)) = &snapshot_volumes {
+        check_restore_sizes(content, &disks)?;
+    }
     let needs_snapshot = source.clone.is_some() && !restored(&name, &disks, observed);
     let clone_snapshot = match &source.clone {
         Some(c) if needs_snapshot => Some(CloneSnapshot {
@@ -117,6 +120,37 @@ pub fn plan(
         partner: observed.namespace_labels.get(labels::PARTNER).cloned(),
         client: observed.namespace_labels.get(labels::CLIENT).cloned(),
     })
+}
+
+/// A disk restored from a snapshot must hold the volume it restores.
+fn check_restore_sizes(
+    content: &VirtualMachineSnapshotContent,
+    disks: &[PlannedDisk],
+) -> Result<(), Blocked> {
+    for disk in disks {
+        let Some(DiskContent::VolumeSnapshot { name, .. }) = &disk.content else {
+            continue;
+        };
+        let needed = content
+            .spec
+            .volume_backups
+            .iter()
+            .find(|b| b.volume_snapshot_name.as_deref() == Some(name.as_str()))
+            .and_then(|b| b.restore_size())
+            .and_then(|size| parse_bytes(&size).ok());
+        if let Some(needed) = needed.filter(|needed| *needed > disk.bytes) {
+            return Err(Blocked::new(
+                reason::DISK_SMALLER_THAN_SOURCE,
+                format!(
+                    "spec.disks {} is {} but the volume it is restored from holds {}; make it at least that large",
+                    disk.spec.name,
+                    Bytes(disk.bytes),
+                    Bytes(needed)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether every disk restored from the hot copy's snapshot (or still

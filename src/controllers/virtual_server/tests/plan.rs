@@ -537,3 +537,17 @@ fn disk_added_to_a_restored_server_is_blank_and_needs_no_backup() {
     );
     assert_eq!(plan.disks[3].content, Some(DiskContent::Blank));
 }
+
+#[test]
+fn a_copy_into_a_disk_smaller_than_its_source_is_refused() {
+    let observed = cluster(&[
+        NS,
+        "servers/web.yaml",
+        "cluster/web-copy/snapshot-ready.yaml",
+    ]);
+    let mut copy = server("web-copy");
+    copy.spec.disks[0].size = k8s_openapi::apimachinery::pkg::api::resource::Quantity("1Mi".into());
+    let blocked = blocked(&copy, &observed);
+    assert_eq!(blocked.reason, "DiskSmallerThanSource", "{blocked:?}");
+    assert!(blocked.message.contains("1Mi"), "{}", blocked.message);
+}
