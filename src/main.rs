@@ -25,8 +25,9 @@ enum Command {
     Crd,
     /// Run the operator against the cluster of the current kubeconfig.
     Run {
-        /// Reconciles running at once per controller.
-        #[arg(long, default_value_t = 8)]
+        /// Reconciles running at once per controller (1 or more: kube-runtime
+        /// reads 0 as "unbounded", which this flag never allows).
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
         concurrency: u16,
         /// Rewrite image URLs by prefix before fetching, FROM=TO (repeatable).
         #[arg(long = "image-mirror")]
