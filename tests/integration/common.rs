@@ -177,6 +177,10 @@ pub struct Operator {
     pub clock: std::sync::Arc<partnercloud::controllers::context::OffsetClock>,
     /// `http://127.0.0.1:<port>`; serves deterministic bytes under `/images/`.
     pub images: String,
+    /// The operator reaches the API server through this proxy, which can
+    /// make its VirtualServer watches expire (410 Gone). The simulator
+    /// talks to the API server directly.
+    pub proxy: crate::expiry_proxy::ExpiryProxy,
 }
 
 static OPERATOR: OnceLock<Operator> = OnceLock::new();
@@ -201,7 +205,10 @@ pub fn operator() -> &'static Operator {
                 let images = partnercloud::image_server::ImageServer::start()
                     .await
                     .expect("image server");
-                let client = client_from(&kubeconfig).await;
+                let direct = client_from(&kubeconfig).await;
+                let proxy =
+                    crate::expiry_proxy::ExpiryProxy::start(direct.clone(), "virtualservers").await;
+                let client = proxy.client();
                 let settings = partnercloud::controllers::context::Settings {
                     requeue_waiting: Duration::from_secs(15),
                     // Short, so tests see several resyncs of converged objects.
@@ -212,23 +219,24 @@ pub fn operator() -> &'static Operator {
                     failures: plan,
                     ..Default::default()
                 };
-                let sim_client = client.clone();
-                tokio::spawn(async move { partnercloud::simulator::run(sim_client, sim).await });
+                tokio::spawn(async move { partnercloud::simulator::run(direct, sim).await });
                 tokio::spawn(partnercloud::controllers::run_all(
                     client,
                     operator_clock,
                     settings,
                 ));
-                tx.send(images.base_url()).expect("report image server");
+                tx.send((images.base_url(), proxy))
+                    .expect("report image server and proxy");
                 let _keep = images;
                 futures::future::pending::<()>().await;
             });
         });
-        let images = rx.recv().expect("operator thread started");
+        let (images, proxy) = rx.recv().expect("operator thread started");
         Operator {
             failures,
             images,
             clock,
+            proxy,
         }
     })
 }

@@ -6,3 +6,6 @@ mod churn;
 #[path = "../integration/common.rs"]
 #[allow(dead_code)]
 mod common;
+#[path = "../integration/expiry_proxy.rs"]
+#[allow(dead_code)]
+mod expiry_proxy;
