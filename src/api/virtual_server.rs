@@ -45,6 +45,7 @@ use super::schema;
     )
 )]
 #[x_kube(validation = Rule::new("has(self.cores) || has(self.source.template)").message("spec.cores is required unless spec.source.template is set (then the template's defaults apply)"))]
+#[x_kube(validation = Rule::new("self.network != 'Isolated' || !has(self.expose) || size(self.expose) == 0").message("spec.expose needs a network: a server with spec.network Isolated has no network interface to expose"))]
 #[x_kube(validation = Rule::new("has(self.memory) || has(self.source.template)").message("spec.memory is required unless spec.source.template is set (then the template's defaults apply)"))]
 #[serde(rename_all = "camelCase")]
 pub struct VirtualServerSpec {
@@ -89,6 +90,16 @@ pub struct VirtualServerSpec {
     #[schemars(length(max = 16))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub expose: Vec<Exposure>,
+
+    /// `Pod` (default): one network interface on the cluster network, the
+    /// way exposures reach the server. `Isolated`: no network interface at
+    /// all, so nothing reaches the server and it reaches nothing — what a
+    /// restore drill boots a copy of a client's data with (a NetworkPolicy
+    /// cannot do that: policies only ever add allowed traffic). Fixed at
+    /// creation, since the guest sees it as hardware.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.network is fixed once the server is created"))]
+    pub network: NetworkMode,
 
     /// First-boot configuration from a Secret in this namespace:
     /// cloud-init user data for Linux, an unattend.xml for Windows sysprep.
@@ -243,6 +254,16 @@ pub enum PowerState {
     #[default]
     Running,
     Stopped,
+}
+
+/// Whether the server has a network interface.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum NetworkMode {
+    #[default]
+    Pod,
+    Isolated,
 }
 
 /// What happens to disks when their owner is deleted.

@@ -113,6 +113,9 @@ pub struct Devices {
     pub disks: Vec<Disk>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interfaces: Vec<Interface>,
+    /// `false`: KubeVirt adds no pod network interface when none is listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoattach_pod_interface: Option<bool>,
     #[serde(flatten)]
     pub other: Other,
 }

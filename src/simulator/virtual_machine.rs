@@ -254,9 +254,15 @@ async fn run_instance(
             .interfaces
             .first()
             .and_then(|i| i.mac_address.clone());
+        // A VM without interfaces (an isolated server) gets no address.
+        let interfaces = if vm.spec.template.spec.domain.devices.interfaces.is_empty() {
+            json!([])
+        } else {
+            json!([{"name": "default", "ipAddress": ip, "ipAddresses": [ip], "mac": mac}])
+        };
         json!({
             "phase": "Running",
-            "interfaces": [{"name": "default", "ipAddress": ip, "ipAddresses": [ip], "mac": mac}],
+            "interfaces": interfaces,
             "conditions": [
                 {"type": "Ready", "status": "True"},
                 {"type": "AgentConnected", "status": "True", "lastProbeTime": now_rfc3339()},

@@ -196,6 +196,18 @@ fn cases() -> Vec<Case> {
         ),
         // VirtualServer: exposure
         case(
+            "exposures on a server without a network",
+            VS,
+            json!({"spec": {"network": "Isolated"}}),
+            &["spec.expose", "spec.network Isolated"],
+        ),
+        case(
+            "unknown network mode",
+            VS,
+            json!({"spec": {"network": "Bridge"}}),
+            &["spec.network", "Bridge"],
+        ),
+        case(
             "unknown preset",
             VS,
             json!({"spec": {"expose": [{"name": "t", "preset": "telnet"}]}}),
@@ -571,6 +583,14 @@ async fn source_is_immutable_but_an_iso_can_be_ejected() {
     api.patch("installer", &params, &kube::api::Patch::Merge(&grown))
         .await
         .expect("growing a disk is allowed");
+
+    // The network is hardware to the guest: fixed once created.
+    let isolate = json!({"spec": {"expose": null, "network": "Isolated"}});
+    let err = api
+        .patch("installer", &params, &kube::api::Patch::Merge(&isolate))
+        .await
+        .expect_err("changing the network is refused");
+    assert!(err.to_string().contains("spec.network is fixed"), "{err}");
 
     let to_blank = json!({"spec": {"source": {"iso": null, "blank": {}}}});
     let err = api

@@ -24,7 +24,7 @@ use partnercloud::controllers::backup_policy::kube_time;
 use partnercloud::controllers::backup_policy::naming;
 use partnercloud::controllers::backup_policy::schedule::Schedule;
 use partnercloud::controllers::context::Clock;
-use partnercloud::kubevirt::VirtualMachineSnapshot;
+use partnercloud::kubevirt::{VirtualMachine, VirtualMachineSnapshot};
 use partnercloud::simulator::Failure;
 use serde_json::{Value, json};
 use tokio::sync::MutexGuard;
@@ -738,6 +738,19 @@ async fn a_restore_drill_verifies_the_newest_good_backup_and_a_failed_drill_fail
         env.servers.get_opt(&failing).await.unwrap().is_some()
     })
     .await;
+    // The copy of the client's data boots with no network at all.
+    let machines = Api::<VirtualMachine>::namespaced(env.client.clone(), &env.ns);
+    eventually(
+        "the drill server's VirtualMachine exists",
+        WITHIN,
+        || async { machines.get_opt(&failing).await.unwrap().is_some() },
+    )
+    .await;
+    let machine = machines.get(&failing).await.unwrap();
+    let devices = &machine.spec.template.spec.domain.devices;
+    assert!(devices.interfaces.is_empty(), "{devices:?}");
+    assert_eq!(devices.autoattach_pod_interface, Some(false));
+    assert!(machine.spec.template.spec.networks.is_empty());
     operator().clock.advance(Duration::from_secs(65));
     env.poke("nightly").await;
     let status = env

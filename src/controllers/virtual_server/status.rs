@@ -13,7 +13,7 @@ use crate::api::VirtualServer;
 use crate::api::conditions::{self, Decided};
 use crate::api::quantity::Bytes;
 use crate::api::virtual_server::{
-    AdmittedSize, DiskStatus, EndpointStatus, PowerState, ServerAddress, ServerPhase,
+    AdmittedSize, DiskStatus, EndpointStatus, NetworkMode, PowerState, ServerAddress, ServerPhase,
     VirtualServerStatus,
 };
 use crate::controllers::partner_account::suspension::SuspendedBy;
@@ -331,7 +331,12 @@ fn ready_condition(
         PowerState::Running => conditions::summarize(
             &[disks.clone(), running.clone(), exposed.clone()],
             reason::RUNNING,
-            "the server is running and reachable",
+            match server.spec.network {
+                NetworkMode::Pod => "the server is running and reachable",
+                NetworkMode::Isolated => {
+                    "the server is running, with no network interface (spec.network Isolated)"
+                }
+            },
         ),
         PowerState::Stopped if running.reason == reason::STOPPED => conditions::summarize(
             std::slice::from_ref(disks),

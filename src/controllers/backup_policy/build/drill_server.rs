@@ -2,8 +2,10 @@
 //! restored as a new VirtualServer that must start.
 //!
 //! It has the server's size and disks, restores from the backup
-//! (`source.backup`), runs, and is exposed to nothing (no Service, no
-//! NetworkPolicy hole): nobody can reach the copy of a client's data. It is
+//! (`source.backup`), runs, and has no network interface at all
+//! (`network: Isolated`): nobody can reach the copy of a client's data, and
+//! the copy cannot reach anyone — a restored 1C server must not talk to the
+//! client's licence server, mail or bank as if it were the original. It is
 //! owned by the policy, so deleting the policy removes a drill in flight,
 //! and its disks go with it (`deletionPolicy: Delete`).
 
@@ -14,7 +16,9 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::ResourceExt;
 use kube::api::ObjectMeta;
 
-use crate::api::virtual_server::{BackupSource, DeletionPolicy, PowerState, ServerSource};
+use crate::api::virtual_server::{
+    BackupSource, DeletionPolicy, NetworkMode, PowerState, ServerSource,
+};
 use crate::api::{BackupPolicy, VirtualServer, VirtualServerSpec};
 use crate::controllers::backup_policy::judge::format_time;
 use crate::controllers::backup_policy::naming;
@@ -100,6 +104,7 @@ pub fn build(
             },
             power_state: PowerState::Running,
             expose: Vec::new(),
+            network: NetworkMode::Isolated,
             user_data: None,
             deletion_policy: DeletionPolicy::Delete,
         },
@@ -143,6 +148,11 @@ mod tests {
         assert_eq!(drill.spec.memory, original.spec.memory);
         assert_eq!(drill.spec.power_state, PowerState::Running);
         assert!(drill.spec.expose.is_empty());
+        assert_eq!(
+            drill.spec.network,
+            NetworkMode::Isolated,
+            "a copy of client data boots without any network"
+        );
         assert!(drill.spec.user_data.is_none());
         assert_eq!(drill.spec.deletion_policy, DeletionPolicy::Delete);
     }

@@ -7,7 +7,7 @@ use kube::api::ObjectMeta;
 use super::{identity, names};
 use crate::api::VirtualServer;
 use crate::api::quantity::Bytes;
-use crate::api::virtual_server::{PowerState, UserDataFormat};
+use crate::api::virtual_server::{NetworkMode, PowerState, UserDataFormat};
 use crate::controllers::labels;
 use crate::controllers::ownership::{OwnershipError, controller_ref};
 use crate::controllers::virtual_server::plan::Plan;
@@ -131,6 +131,26 @@ pub fn build(
         volumes.push(volume);
     }
 
+    // An isolated server gets no interface, and KubeVirt is told not to
+    // add its default one.
+    let (interfaces, networks, autoattach) = match server.spec.network {
+        NetworkMode::Pod => (
+            vec![Interface {
+                name: "default".into(),
+                mac_address: Some(id.mac),
+                masquerade: Some(BTreeMap::new()),
+                ..Default::default()
+            }],
+            vec![Network {
+                name: "default".into(),
+                pod: Some(BTreeMap::new()),
+                ..Default::default()
+            }],
+            None,
+        ),
+        NetworkMode::Isolated => (Vec::new(), Vec::new(), Some(false)),
+    };
+
     Ok(VirtualMachine {
         metadata: ObjectMeta {
             name: Some(names::vm(&name)),
@@ -162,22 +182,14 @@ pub fn build(
                         }),
                         devices: Devices {
                             disks,
-                            interfaces: vec![Interface {
-                                name: "default".into(),
-                                mac_address: Some(id.mac),
-                                masquerade: Some(BTreeMap::new()),
-                                ..Default::default()
-                            }],
+                            interfaces,
+                            autoattach_pod_interface: autoattach,
                             ..Default::default()
                         },
                         ..Default::default()
                     },
                     hostname: Some(name.clone()),
-                    networks: vec![Network {
-                        name: "default".into(),
-                        pod: Some(BTreeMap::new()),
-                        ..Default::default()
-                    }],
+                    networks,
                     volumes,
                     ..Default::default()
                 },

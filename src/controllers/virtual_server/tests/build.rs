@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::fixtures::{children, cluster, load, load_all, plan_of, server};
-use crate::api::virtual_server::PowerState;
+use crate::api::virtual_server::{NetworkMode, PowerState};
 use crate::controllers::ownership::OwnershipError;
 use crate::controllers::virtual_server::build::{self, Children};
 use crate::kubevirt::data_volume::{DataVolumeSpec, NamespacedName, SourceRef};
@@ -370,6 +370,33 @@ fn power_state_becomes_the_run_strategy() {
     web.spec.power_state = PowerState::Stopped;
     let stopped = children(&web, &cluster(&[NS]));
     assert_eq!(vm(&stopped).spec.run_strategy.as_deref(), Some("Halted"));
+}
+
+#[test]
+fn an_isolated_server_has_no_network_interface_at_all() {
+    let mut web = server("web");
+    web.spec.expose.clear();
+    let connected = children(&web, &cluster(&[NS]));
+    let spec = &vm(&connected).spec.template.spec;
+    assert_eq!(spec.domain.devices.interfaces.len(), 1);
+    assert_eq!(spec.networks.len(), 1);
+    assert_eq!(spec.domain.devices.autoattach_pod_interface, None);
+
+    web.spec.network = NetworkMode::Isolated;
+    let isolated = children(&web, &cluster(&[NS]));
+    let spec = &vm(&isolated).spec.template.spec;
+    assert!(spec.domain.devices.interfaces.is_empty());
+    assert!(spec.networks.is_empty());
+    assert_eq!(
+        spec.domain.devices.autoattach_pod_interface,
+        Some(false),
+        "KubeVirt must not add its default interface either"
+    );
+    let rendered = serde_json::to_value(vm(&isolated)).unwrap();
+    assert_eq!(
+        rendered["spec"]["template"]["spec"]["domain"]["devices"]["autoattachPodInterface"],
+        false
+    );
 }
 
 #[test]
