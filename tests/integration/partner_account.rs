@@ -802,19 +802,22 @@ const B1: &str = "t-rbac-b-one";
 
 /// Kinds a partner works with in a client namespace, and what its admins
 /// may do with each there.
-const KINDS: [(&str, &str, Allowed); 8] = [
+const KINDS: [(&str, &str, Allowed); 9] = [
     ("partnercloud.io", "virtualservers", Allowed::All),
     ("partnercloud.io", "servertemplates", Allowed::All),
     ("partnercloud.io", "backuppolicies", Allowed::All),
     ("kubevirt.io", "virtualmachines", Allowed::Read),
     ("kubevirt.io", "virtualmachineinstances", Allowed::Read),
     ("cdi.kubevirt.io", "datavolumes", Allowed::Read),
+    // Published by the operator for ServerTemplates; admins deploy through
+    // the template, never the DataSource.
+    ("cdi.kubevirt.io", "datasources", Allowed::Nothing),
     (
         "snapshot.kubevirt.io",
         "virtualmachinesnapshots",
         Allowed::Read,
     ),
-    ("", "secrets", Allowed::AllButWatch),
+    ("", "secrets", Allowed::Secrets),
 ];
 
 /// What the operator owns in a client namespace: never writable by a partner.
@@ -825,14 +828,26 @@ const OWNED: [(&str, &str); 4] = [
     ("rbac.authorization.k8s.io", "roles"),
 ];
 
-const VERBS: [&str; 6] = ["get", "list", "watch", "create", "update", "delete"];
+const VERBS: [&str; 8] = [
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+];
 const WRITES: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Allowed {
     All,
     Read,
-    AllButWatch,
+    /// First-boot data: written and read one by one; not watched, not
+    /// deleted wholesale.
+    Secrets,
+    Nothing,
 }
 
 impl Allowed {
@@ -840,7 +855,8 @@ impl Allowed {
         match self {
             Allowed::All => true,
             Allowed::Read => ["get", "list", "watch"].contains(&verb),
-            Allowed::AllButWatch => verb != "watch",
+            Allowed::Secrets => !["watch", "deletecollection"].contains(&verb),
+            Allowed::Nothing => false,
         }
     }
 }
@@ -1003,7 +1019,7 @@ async fn rbac_matrix_partners_manage_their_clients_and_nothing_else() {
                 }
             }
         }
-        for verb in VERBS.iter().chain(&["patch"]) {
+        for verb in VERBS {
             if can(user, "partnercloud.io", "partneraccounts", verb, None, None).await {
                 failures.push(format!("{who}: {verb} partneraccounts"));
             }
@@ -1066,6 +1082,18 @@ async fn rbac_matrix_partners_manage_their_clients_and_nothing_else() {
         }
         if can(&vera, "", "secrets", verb, Some(A1), None).await {
             failures.push(format!("viewer: {verb} secrets in {A1}"));
+        }
+        // What the operator renders: never writable by the viewer, and not
+        // even readable outside its own namespace.
+        for (group, resource, _) in KINDS {
+            if WRITES.contains(&verb) && can(&vera, group, resource, verb, Some(A1), None).await {
+                failures.push(format!("viewer: {verb} {group}/{resource} in {A1}"));
+            }
+            for ns in [A2, B1] {
+                if can(&vera, group, resource, verb, Some(ns), None).await {
+                    failures.push(format!("viewer: {verb} {group}/{resource} in {ns}"));
+                }
+            }
         }
     }
     assert!(
