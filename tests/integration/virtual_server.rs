@@ -201,6 +201,31 @@ async fn resizing_a_running_server_requires_a_restart() {
     .await
     .unwrap();
     wait_ready(&api, "app", "True", Some("Running"), READY_WITHIN).await;
+
+    // Memory too: a running server's new memory waits for a restart.
+    api.patch(
+        "app",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"memory": "8Gi"}})),
+    )
+    .await
+    .unwrap();
+    wait_ready(&api, "app", "False", Some("RestartRequired"), READY_WITHIN).await;
+    let vm = Api::<VirtualMachine>::namespaced(client.clone(), &ns)
+        .get("app")
+        .await
+        .unwrap();
+    assert_eq!(
+        vm.spec
+            .template
+            .spec
+            .domain
+            .memory
+            .and_then(|m| m.guest)
+            .as_deref(),
+        Some("8Gi"),
+        "the new size is rendered, to take effect on the restart"
+    );
 }
 
 #[tokio::test]
@@ -351,6 +376,12 @@ async fn hot_copy_of_a_running_server() {
         .await
         .unwrap();
     wait_ready(&api, "source", "True", Some("Running"), READY_WITHIN).await;
+    // What "no downtime" means here: the source's VirtualMachine spec is not
+    // touched and its running instance is the same one throughout.
+    let vms = Api::<VirtualMachine>::namespaced(client.clone(), &ns);
+    let vmis = Api::<VirtualMachineInstance>::namespaced(client.clone(), &ns);
+    let source_generation = vms.get("source").await.unwrap().metadata.generation;
+    let source_instance = vmis.get("source").await.unwrap().metadata.uid;
     create(
         &client,
         &server("copy", json!({"clone": {"server": "source"}})),
@@ -373,7 +404,16 @@ async fn hot_copy_of_a_running_server() {
         Some(partnercloud::api::virtual_server::ServerPhase::Running),
         "the source never stopped"
     );
-    let vms = Api::<VirtualMachine>::namespaced(client.clone(), &ns);
+    assert_eq!(
+        vms.get("source").await.unwrap().metadata.generation,
+        source_generation,
+        "the source's VirtualMachine was not modified"
+    );
+    assert_eq!(
+        vmis.get("source").await.unwrap().metadata.uid,
+        source_instance,
+        "the source's instance kept running (not restarted)"
+    );
     let (a, b) = (
         vms.get("source").await.unwrap(),
         vms.get("copy").await.unwrap(),
