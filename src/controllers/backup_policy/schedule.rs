@@ -475,4 +475,62 @@ mod tests {
         assert_eq!(day(2026, 10, 25), 25, "the repeated hour runs twice");
         assert_eq!(day(2026, 10, 26), 24);
     }
+
+    #[test]
+    fn a_daily_job_runs_once_on_each_day_around_a_leap_day() {
+        let s = Schedule::parse("30 2 * * *", "Europe/Berlin").unwrap();
+        let from = local(Berlin, 2028, 2, 27, 0, 0);
+        let to = local(Berlin, 2028, 3, 2, 0, 0);
+        assert_eq!(
+            slots(&s, from, to),
+            vec![
+                local(Berlin, 2028, 2, 27, 2, 30),
+                local(Berlin, 2028, 2, 28, 2, 30),
+                local(Berlin, 2028, 2, 29, 2, 30),
+                local(Berlin, 2028, 3, 1, 2, 30),
+            ]
+        );
+        // In a common year February 28 is followed by March 1.
+        let from = local(Berlin, 2027, 2, 27, 0, 0);
+        let to = local(Berlin, 2027, 3, 2, 0, 0);
+        assert_eq!(slots(&s, from, to).len(), 3);
+    }
+
+    #[test]
+    fn a_job_on_the_31st_skips_the_months_without_one() {
+        let s = Schedule::parse("0 3 31 * *", "America/New_York").unwrap();
+        let from = local(New_York, 2026, 1, 1, 0, 0);
+        let to = local(New_York, 2027, 1, 1, 0, 0);
+        let months: Vec<u32> = slots(&s, from, to)
+            .iter()
+            .map(|t| chrono::Datelike::month(&t.with_timezone(&New_York)))
+            .collect();
+        assert_eq!(months, vec![1, 3, 5, 7, 8, 10, 12]);
+    }
+
+    #[test]
+    fn a_monthly_job_on_the_first_crosses_month_and_year_ends_in_local_time() {
+        // 00:15 on the 1st in Berlin is still the last day of the month in UTC.
+        let s = Schedule::parse("15 0 1 * *", "Europe/Berlin").unwrap();
+        assert_eq!(
+            s.next_slot_after(utc(2026, 12, 31, 12, 0)),
+            Some(utc(2026, 12, 31, 23, 15)),
+            "New Year's slot, one hour before UTC's midnight"
+        );
+        assert_eq!(
+            s.next_slot_after(utc(2027, 2, 28, 12, 0)),
+            Some(utc(2027, 2, 28, 23, 15))
+        );
+    }
+
+    #[test]
+    fn a_job_on_the_29th_of_february_comes_every_four_years() {
+        let s = Schedule::parse("0 1 29 2 *", "UTC").unwrap();
+        let from = utc(2024, 3, 1, 0, 0);
+        let to = utc(2033, 1, 1, 0, 0);
+        assert_eq!(
+            slots(&s, from, to),
+            vec![utc(2028, 2, 29, 1, 0), utc(2032, 2, 29, 1, 0)]
+        );
+    }
 }
