@@ -13,6 +13,18 @@ use serde_json::Value;
 
 static CLUSTER: OnceLock<ControlPlane> = OnceLock::new();
 
+/// The shared control plane's directory (PKI with the test CA's key, etcd
+/// data, logs). A static is never dropped, so the harness's own cleanup
+/// never runs for it; this is removed when the test binary exits instead
+/// (its processes die with it, by PR_SET_PDEATHSIG).
+static CLUSTER_DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+
+extern "C" fn remove_cluster_dir() {
+    if let Some(dir) = CLUSTER_DIR.get() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// The control plane for this test binary, started on first use.
 ///
 /// It is started on a thread of its own with its own runtime, because each
@@ -42,6 +54,11 @@ pub fn cluster() -> &'static ControlPlane {
                 partnercloud::controllers::partner_account::rbac::install(&client)
                     .await
                     .unwrap_or_else(|e| panic!("{e}"));
+                if CLUSTER_DIR.set(plane.dir().to_path_buf()).is_ok() {
+                    // SAFETY: registers a plain function with no arguments,
+                    // which only reads a static.
+                    unsafe { libc::atexit(remove_cluster_dir) };
+                }
                 plane
             })
         })
