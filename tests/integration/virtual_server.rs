@@ -535,3 +535,49 @@ async fn deletion_completes_with_children_already_gone() {
     .await;
     let _ = ns.len();
 }
+
+#[tokio::test]
+async fn a_derived_name_held_by_another_server_is_a_name_conflict_and_nothing_is_taken() {
+    let (client, ns, api) = setup("vs-names").await;
+    // `web` with disk `data-x` owns the DataVolume `web-data-x`; `web-data`
+    // with a system disk `x` would need the same name.
+    let mut web = server("web", json!({"blank": {}}));
+    web["spec"]["disks"] =
+        json!([{"name": "system", "size": "5Gi"}, {"name": "data-x", "size": "1Gi"}]);
+    create(&client, &web, &ns, false).await.unwrap();
+    wait_ready(&api, "web", "True", Some("Running"), READY_WITHIN).await;
+    let volumes = Api::<DataVolume>::namespaced(client.clone(), &ns);
+    let before = volumes.get("web-data-x").await.unwrap();
+
+    let mut other = server("web-data", json!({"blank": {}}));
+    other["spec"]["disks"] = json!([{"name": "x", "size": "5Gi"}]);
+    create(&client, &other, &ns, false).await.unwrap();
+    let refused = wait_ready(
+        &api,
+        "web-data",
+        "False",
+        Some("NameConflict"),
+        READY_WITHIN,
+    )
+    .await;
+    let ready = refused
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert!(
+        ready.message.contains("web-data-x") && ready.message.contains("web"),
+        "{}",
+        ready.message
+    );
+    let after = volumes.get("web-data-x").await.unwrap();
+    assert_eq!(after.metadata.uid, before.metadata.uid);
+    assert_eq!(
+        after.metadata.owner_references, before.metadata.owner_references,
+        "the disk still belongs to web alone"
+    );
+    assert_eq!(after.spec, before.spec);
+    wait_ready(&api, "web", "True", Some("Running"), Duration::from_secs(5)).await;
+}

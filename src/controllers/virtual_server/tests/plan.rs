@@ -353,6 +353,41 @@ fn copy_of_a_server_that_does_not_exist_is_blocked() {
 }
 
 #[test]
+fn copy_of_a_server_still_being_built_waits_for_it_to_run_or_stop() {
+    use crate::api::virtual_server::ServerPhase;
+    let mut observed = cluster(&[NS, "servers/web.yaml"]);
+    for (phase, shown) in [
+        (Some(ServerPhase::Provisioning), "Provisioning"),
+        (Some(ServerPhase::Starting), "Starting"),
+        (None, "not built yet"),
+    ] {
+        let source = observed.clone_source.as_mut().unwrap();
+        source.status.as_mut().unwrap().phase = phase;
+        let why = blocked(&server("web-copy"), &observed);
+        assert_eq!(why.reason, reason::CLONE_SOURCE_NOT_READY);
+        assert_eq!(
+            why.message,
+            format!("VirtualServer web is {shown}; a copy is taken once it runs (or is stopped)")
+        );
+    }
+    // Stopped is as good as Running: its disks are at rest.
+    source_phase(&mut observed, ServerPhase::Stopped);
+    assert!(
+        plan_of(&server("web-copy"), &observed)
+            .clone_snapshot
+            .is_some()
+    );
+}
+
+fn source_phase(
+    observed: &mut crate::controllers::virtual_server::fetch::Observed,
+    phase: crate::api::virtual_server::ServerPhase,
+) {
+    let source = observed.clone_source.as_mut().unwrap();
+    source.status.as_mut().unwrap().phase = Some(phase);
+}
+
+#[test]
 fn copy_first_snapshots_the_source_vm_and_waits_for_it() {
     let plan = plan_of(&server("web-copy"), &cluster(&[NS, "servers/web.yaml"]));
     assert_eq!(
