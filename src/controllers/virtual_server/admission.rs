@@ -237,6 +237,11 @@ pub async fn admit(
     }
     let record = to_status(&wanted);
     if !covers(held.as_ref(), &wanted) {
+        crate::controllers::writes::record(&crate::controllers::writes::key(
+            "VirtualServer",
+            &ns,
+            &key.name,
+        ));
         Api::<VirtualServer>::namespaced(ctx.client.clone(), &ns)
             .patch_status(
                 &key.name,
