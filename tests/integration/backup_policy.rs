@@ -684,6 +684,41 @@ async fn deleting_a_policy_keeps_its_backups_with_retain_and_removes_them_with_d
 }
 
 #[tokio::test]
+async fn deleting_a_delete_policy_completes_when_its_backups_and_server_are_already_gone() {
+    let env = setup("bp-gone", &["erp"], None).await;
+    env.create_policy("dropped", json!({"deletionPolicy": "Delete"}))
+        .await;
+    env.run_now("dropped", "t").await;
+    env.wait_status("dropped", "a finished backup", |s| all_finished(s, 1))
+        .await;
+    // Someone cleans up by hand first: the backups, then the server.
+    for name in env.snapshot_names("dropped").await {
+        env.snapshots
+            .delete(&name, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    env.servers
+        .delete("erp", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the server is gone", WITHIN, || async {
+        env.servers.get_opt("erp").await.unwrap().is_none()
+    })
+    .await;
+    env.policies
+        .delete("dropped", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        "the policy is gone: nothing already deleted holds its cleanup",
+        WITHIN,
+        || async { env.policies.get_opt("dropped").await.unwrap().is_none() },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_restore_drill_verifies_the_newest_good_backup_and_a_failed_drill_fails_it() {
     let env = setup("bp-drill", &["erp"], None).await;
     let drills = "0 * * * *";

@@ -790,6 +790,58 @@ async fn deletion_policy_delete_removes_client_namespaces() {
     .await;
 }
 
+#[tokio::test]
+async fn deleting_an_account_whose_client_namespace_was_deleted_by_hand_completes() {
+    let (client, partners) = setup().await;
+    let namespaces = Api::<Namespace>::all(client.clone());
+    for (name, policy) in [("t-gone-keep", "Retain"), ("t-gone-drop", "Delete")] {
+        create_partner(
+            &client,
+            &partners,
+            partner(
+                name,
+                json!({"deletionPolicy": policy, "clients": [{"name": "a"}, {"name": "b"}]}),
+            ),
+        )
+        .await;
+        // Someone deletes a client namespace by hand, and the account right
+        // after: the cleanup finds it terminating or gone.
+        let by_hand = format!("{name}-a");
+        namespaces
+            .delete(&by_hand, &DeleteParams::default())
+            .await
+            .unwrap();
+        partners
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+        eventually(&format!("{name} is gone"), WITHIN, || {
+            let partners = partners.clone();
+            async move { partners.get_opt(name).await.unwrap().is_none() }
+        })
+        .await;
+        eventually(
+            &format!("{by_hand} is gone"),
+            Duration::from_secs(90),
+            || {
+                let namespaces = namespaces.clone();
+                let by_hand = by_hand.clone();
+                async move { namespaces.get_opt(&by_hand).await.unwrap().is_none() }
+            },
+        )
+        .await;
+        // The other client's namespace follows the policy.
+        let other = namespaces.get_opt(&format!("{name}-b")).await.unwrap();
+        match policy {
+            "Retain" => {
+                let labels = labels_of(&other.expect("kept"));
+                assert_eq!(labels["partnercloud.io/orphaned"], "true");
+            }
+            _ => assert!(other.is_none_or(|ns| ns.metadata.deletion_timestamp.is_some())),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Isolation: the RBAC matrix with certificate users.
 
