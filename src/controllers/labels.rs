@@ -11,6 +11,10 @@ pub const MANAGER: &str = "partnercloud";
 pub const SERVER: &str = "partnercloud.io/server";
 /// The disk of the server a DataVolume holds.
 pub const DISK: &str = "partnercloud.io/disk";
+/// On a server's disks: the UID of the server that created them. A disk
+/// kept by `deletionPolicy: Retain` outlives its server; a new server of
+/// the same name has another UID and never takes it over.
+pub const SERVER_UID: &str = "partnercloud.io/server-uid";
 /// The role of a child: `system-disk`, `data-disk`, `iso`, `clone-source`,
 /// `exposure`; for a template's children `golden-image`, `template-capture`,
 /// `clone-grant`.

@@ -319,6 +319,42 @@ async fn retain_keeps_the_disks_and_delete_lets_them_go() {
                 .is_some()
         );
     }
+
+    // A new server of the same name never takes the kept disks over (it
+    // would get the old disk and delete it with itself).
+    let kept = dvs.get("keeper-system").await.unwrap();
+    let mut again = server("keeper", json!({"blank": {}}));
+    again["spec"]["disks"] = json!([{"name": "system", "size": "5Gi"}]);
+    create(&client, &again, &ns, false).await.unwrap();
+    let refused = wait_ready(&api, "keeper", "False", Some("NameConflict"), READY_WITHIN).await;
+    let message = refused
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap()
+        .message;
+    assert!(message.contains("kept from an earlier server"), "{message}");
+    let still = dvs.get("keeper-system").await.unwrap();
+    assert_eq!(still.metadata.uid, kept.metadata.uid);
+    assert!(still.owner_references().is_empty(), "not adopted");
+    assert_eq!(still.spec, kept.spec);
+    api.delete("keeper", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the second keeper is gone", READY_WITHIN, || {
+        let api = api.clone();
+        async move { api.get_opt("keeper").await.unwrap().is_none() }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for disk in ["keeper-system", "keeper-data"] {
+        assert!(
+            dvs.get_opt(disk).await.unwrap().is_some(),
+            "{disk} survived the second server's deletion"
+        );
+    }
 }
 
 /// ACCEPTANCE 6: an import that can never succeed ends as ImportFailed with

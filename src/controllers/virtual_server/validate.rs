@@ -17,6 +17,32 @@ use crate::controllers::labels;
 use crate::controllers::mirror::{ImageMirror, rewrite};
 use crate::kubevirt::VirtualMachineSnapshotContent;
 
+/// A disk labelled with another server's UID was kept (`deletionPolicy:
+/// Retain`) from an earlier server of the same name. Adopting it would
+/// give this server the old disk — its old source and size — and delete it
+/// with this server: the opposite of what Retain promised.
+fn kept_from_an_earlier_server(server: &VirtualServer, observed: &Observed) -> Result<(), Blocked> {
+    let Some(uid) = server.uid() else {
+        return Ok(());
+    };
+    let kept = observed.data_volumes.iter().find(|dv| {
+        dv.labels()
+            .get(labels::SERVER_UID)
+            .is_some_and(|created_by| *created_by != uid)
+    });
+    match kept {
+        None => Ok(()),
+        Some(dv) => Err(Blocked::new(
+            reason::NAME_CONFLICT,
+            format!(
+                "DataVolume {} is a disk kept from an earlier server named {} (deletionPolicy Retain) and is never taken over; copy what you need from it and delete it to reuse the name, or give this server another name",
+                dv.name_any(),
+                server.name_any()
+            ),
+        )),
+    }
+}
+
 pub fn plan(
     server: &VirtualServer,
     observed: &Observed,
@@ -25,6 +51,7 @@ pub fn plan(
     let name = server.name_any();
     let ns = server.namespace().unwrap_or_default();
     let source = &server.spec.source;
+    kept_from_an_earlier_server(server, observed)?;
 
     // A disk that exists keeps the source it was created with, so a
     // deployed server never depends on its template, clone source or backup

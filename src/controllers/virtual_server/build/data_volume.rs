@@ -64,6 +64,9 @@ fn build_disk(
         },
     );
     labels.insert(labels::DISK.into(), disk.spec.name.clone());
+    if let Some(uid) = &server.metadata.uid {
+        labels.insert(labels::SERVER_UID.into(), uid.clone());
+    }
     add_tenancy(&mut labels, plan);
     let spec = match content {
         DiskContent::Existing(spec) => (**spec).clone(),

@@ -586,3 +586,40 @@ fn a_copy_into_a_disk_smaller_than_its_source_is_refused() {
     assert_eq!(blocked.reason, "DiskSmallerThanSource", "{blocked:?}");
     assert!(blocked.message.contains("1Mi"), "{}", blocked.message);
 }
+
+// --- Disks kept from an earlier server ------------------------------------
+
+#[test]
+fn a_disk_kept_from_an_earlier_server_of_the_same_name_is_never_taken_over() {
+    let web = server("web");
+    let plan = plan_of(&web, &cluster(&[NS]));
+    let mut built = crate::controllers::virtual_server::build::build(
+        &web,
+        &plan,
+        crate::api::virtual_server::PowerState::Running,
+    )
+    .expect("children");
+    // This server's own disk (its UID) is its own: no conflict.
+    let mut observed = cluster(&[NS]);
+    observed.data_volumes = built.disks.clone();
+    assert!(
+        crate::controllers::virtual_server::validate::plan(&web, &observed, &[]).is_ok(),
+        "a server's own disks are its own"
+    );
+    // The same name, made by a server deleted with deletionPolicy Retain.
+    let kept = &mut built.disks[0];
+    kept.metadata
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert("partnercloud.io/server-uid".into(), "an-earlier-uid".into());
+    kept.metadata.owner_references = None;
+    observed.data_volumes = built.disks.clone();
+    let why = blocked(&web, &observed);
+    assert_eq!(why.reason, reason::NAME_CONFLICT);
+    assert!(
+        why.message.contains("web-system") && why.message.contains("kept from an earlier server"),
+        "{}",
+        why.message
+    );
+}
