@@ -20,13 +20,22 @@ pub fn optional_quantity(generator: &mut SchemaGenerator) -> Schema {
     quantity(generator)
 }
 
-/// CEL: the value is a well-formed size within `[min, max]` and not in
-/// milli-units or a bare fraction. (CEL's `isInteger()` refuses `0.5Gi`,
-/// which is a whole number of bytes; the operator's exact parser catches the
-/// rare fractional-byte value such as `1.0001k` at run time, naming the field.)
+/// CEL: the value is a well-formed size within `[min, max]`, not in
+/// milli-units or a bare fraction, and a whole number of bytes (`0.5Gi`
+/// passes, `1.1Gi` does not).
+///
+/// CEL has no exact "is whole" test for quantities: `isInteger()` refuses
+/// `0.5Gi` (kept in decimal form), and a float is inexact (`1023.5Gi` comes
+/// out a hair off). So the size's float is truncated to an integer and
+/// subtracted from the size in exact quantity arithmetic: the difference is
+/// a whole number (0, or 1 either way where the float was a hair off) for
+/// a whole-byte size, and a fraction otherwise. The range checks come first
+/// so that `int()` never sees a value it cannot hold. The operator's exact
+/// parser still checks every size at run time, naming the field.
 pub fn quantity_rule(min: &str, max: &str) -> String {
+    let off = "quantity(self).sub(int(quantity(self).asApproximateFloat()))";
     format!(
-        "isQuantity(self) && !self.endsWith('m') && !self.matches('^[+-]?[0-9]*[.][0-9]+$') && quantity(self).compareTo(quantity('{min}')) >= 0 && quantity(self).compareTo(quantity('{max}')) <= 0"
+        "isQuantity(self) && !self.endsWith('m') && !self.matches('^[+-]?[0-9]*[.][0-9]+$') && quantity(self).compareTo(quantity('{min}')) >= 0 && quantity(self).compareTo(quantity('{max}')) <= 0 && ({off}.compareTo(quantity('0')) == 0 || {off}.compareTo(quantity('1')) == 0 || {off}.compareTo(quantity('-1')) == 0)"
     )
 }
 

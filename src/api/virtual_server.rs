@@ -76,6 +76,7 @@ pub struct VirtualServerSpec {
     /// `image`, `iso`, `blank`, `clone`, `backup`. Fixed at creation, except
     /// `iso.eject`.
     #[x_kube(validation = Rule::new("has(self.iso) ? (has(oldSelf.iso) && self.iso.url == oldSelf.iso.url) : self == oldSelf").message("spec.source cannot change after the server is created (only spec.source.iso.eject may)"))]
+    #[x_kube(validation = Rule::new("!has(oldSelf.iso) || !has(oldSelf.iso.eject) || !oldSelf.iso.eject || (has(self.iso) && has(self.iso.eject) && self.iso.eject)").message("spec.source.iso.eject cannot be undone: an ejected ISO stays ejected (its CD-ROM would boot before the installed system again)"))]
     pub source: ServerSource,
 
     /// `Running` (default) keeps the server on; `Stopped` shuts it down.

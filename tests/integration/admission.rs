@@ -56,6 +56,18 @@ fn cases() -> Vec<Case> {
             &["spec.cores"],
         ),
         case(
+            "memory that is not a whole number of bytes",
+            VS,
+            json!({"spec": {"memory": "1.1Gi"}}),
+            &["spec.memory", "whole number of bytes"],
+        ),
+        case(
+            "a disk that is not a whole number of bytes",
+            VS,
+            json!({"spec": {"disks": [{"name": "system", "size": "10.3Gi"}]}}),
+            &["spec.disks[0].size", "whole number of bytes"],
+        ),
+        case(
             "zero memory",
             VS,
             json!({"spec": {"memory": "0"}}),
@@ -528,7 +540,18 @@ async fn valid_fixtures_are_accepted() {
         }
     }
     // Sizes that are whole bytes in any notation pass.
-    for memory in ["1.5Gi", "0.5Ti", "4096Mi", "4294967296", "8G"] {
+    for memory in [
+        "1.5Gi",
+        "0.5Ti",
+        "4096Mi",
+        "4294967296",
+        "8G",
+        "1.0Gi",
+        "1.25Gi",
+        "1023.5Gi",
+        "0.75Ti",
+        "2.5G",
+    ] {
         let object = merged(&fixture(VS), &json!({"spec": {"memory": memory}}));
         if let Err(e) = create(&client, &object, &ns, true).await {
             panic!("memory {memory} refused: {e}");
@@ -554,6 +577,12 @@ async fn source_is_immutable_but_an_iso_can_be_ejected() {
     api.patch("installer", &params, &kube::api::Patch::Merge(&eject))
         .await
         .expect("ejecting the ISO is allowed");
+    let uneject = json!({"spec": {"source": {"iso": {"eject": false}}}});
+    let err = api
+        .patch("installer", &params, &kube::api::Patch::Merge(&uneject))
+        .await
+        .expect_err("putting an ejected ISO back is refused");
+    assert!(err.to_string().contains("cannot be undone"), "{err}");
 
     let other_iso =
         json!({"spec": {"source": {"iso": {"url": "https://isos.example.com/other.iso"}}}});
