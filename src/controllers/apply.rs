@@ -97,6 +97,10 @@ where
 /// compared exactly (dropping an owner reference, as `Retain` does, must
 /// reach the server); every other field of `desired` must be present with
 /// the same value. Returns the applied object when a write happened.
+///
+/// A child not observed yet must have passed [`refuse_takeover`] first —
+/// every one of an owner's new children before any is applied, so that a
+/// name conflict builds nothing at all.
 pub async fn ensure<K>(
     api: &Api<K>,
     desired: &K,
@@ -109,9 +113,6 @@ where
     if observed.is_some_and(|o| satisfied(desired, o)) {
         return Ok(None);
     }
-    if observed.is_none() {
-        refuse_takeover(api, desired).await?;
-    }
     super::writes::record(owner);
     apply(api, desired).await.map(Some)
 }
@@ -120,7 +121,7 @@ where
 /// owners can derive the same one. An existing object labelled for another
 /// owner is never taken over: forcing server-side apply onto it would hand
 /// one server's disk or port to another.
-async fn refuse_takeover<K>(api: &Api<K>, desired: &K) -> Result<(), ApplyError>
+pub async fn refuse_takeover<K>(api: &Api<K>, desired: &K) -> Result<(), ApplyError>
 where
     K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
 {

@@ -576,7 +576,7 @@ async fn deletion_completes_with_children_already_gone() {
 async fn a_derived_name_held_by_another_server_is_a_name_conflict_and_nothing_is_taken() {
     let (client, ns, api) = setup("vs-names").await;
     // `web` with disk `data-x` owns the DataVolume `web-data-x`; `web-data`
-    // with a system disk `x` would need the same name.
+    // with a data disk `x` would need the same name.
     let mut web = server("web", json!({"blank": {}}));
     web["spec"]["disks"] =
         json!([{"name": "system", "size": "5Gi"}, {"name": "data-x", "size": "1Gi"}]);
@@ -586,7 +586,8 @@ async fn a_derived_name_held_by_another_server_is_a_name_conflict_and_nothing_is
     let before = volumes.get("web-data-x").await.unwrap();
 
     let mut other = server("web-data", json!({"blank": {}}));
-    other["spec"]["disks"] = json!([{"name": "x", "size": "5Gi"}]);
+    other["spec"]["disks"] = json!([{"name": "y", "size": "5Gi"}, {"name": "x", "size": "1Gi"}]);
+    other["spec"]["expose"] = json!([{"name": "ssh", "preset": "ssh"}]);
     create(&client, &other, &ns, false).await.unwrap();
     let refused = wait_ready(
         &api,
@@ -615,5 +616,21 @@ async fn a_derived_name_held_by_another_server_is_a_name_conflict_and_nothing_is
         "the disk still belongs to web alone"
     );
     assert_eq!(after.spec, before.spec);
+    // Nothing else of the refused server was built either.
+    assert!(volumes.get_opt("web-data-y").await.unwrap().is_none());
+    assert!(
+        Api::<VirtualMachine>::namespaced(client.clone(), &ns)
+            .get_opt("web-data")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        Api::<Service>::namespaced(client.clone(), &ns)
+            .get_opt("ssh-web-data")
+            .await
+            .unwrap()
+            .is_none()
+    );
     wait_ready(&api, "web", "True", Some("Running"), Duration::from_secs(5)).await;
 }

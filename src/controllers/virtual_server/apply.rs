@@ -10,7 +10,7 @@ use kube::{Client, ResourceExt};
 use super::build::Children;
 use super::fetch::Observed;
 use crate::api::VirtualServer;
-use crate::controllers::apply::{ApplyError, ensure, names, sweep_observed};
+use crate::controllers::apply::{ApplyError, ensure, names, refuse_takeover, sweep_observed};
 use crate::controllers::labels;
 use crate::controllers::writes;
 use crate::kubevirt::{DataVolume, VirtualMachine, VirtualMachineSnapshot};
@@ -35,44 +35,76 @@ pub async fn apply_children(
     } = children;
 
     let snapshots: Api<VirtualMachineSnapshot> = Api::namespaced(client.clone(), &ns);
-    if let Some(snapshot) = &clone_snapshot {
-        let current = observed
+    let data_volumes: Api<DataVolume> = Api::namespaced(client.clone(), &ns);
+    let vms: Api<VirtualMachine> = Api::namespaced(client.clone(), &ns);
+    let service_api: Api<Service> = Api::namespaced(client.clone(), &ns);
+    let policy_api: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    let all_disks: Vec<DataVolume> = disks.into_iter().chain(iso).collect();
+    let current_snapshot = |snapshot: &VirtualMachineSnapshot| {
+        observed
             .snapshot
-            .as_ref()
-            .filter(|s| s.name_any() == snapshot.name_any());
-        ensure(&snapshots, snapshot, current, &owner).await?;
+            .clone()
+            .filter(|s| s.name_any() == snapshot.name_any())
+    };
+    let current_policy = |policy: &NetworkPolicy| {
+        observed
+            .network_policies
+            .iter()
+            .find(|p| p.name_any() == policy.name_any())
+            .cloned()
+    };
+
+    // Every name this pass would create is checked before anything is
+    // applied: a name another server holds builds nothing at all.
+    if let Some(snapshot) = &clone_snapshot
+        && current_snapshot(snapshot).is_none()
+    {
+        refuse_takeover(&snapshots, snapshot).await?;
+    }
+    for dv in &all_disks {
+        if observed.data_volume(&dv.name_any()).is_none() {
+            refuse_takeover(&data_volumes, dv).await?;
+        }
+    }
+    if let Some(vm) = &vm
+        && observed.vm.is_none()
+    {
+        refuse_takeover(&vms, vm).await?;
+    }
+    for service in &services {
+        if observed.service(&service.name_any()).is_none() {
+            refuse_takeover(&service_api, service).await?;
+        }
+    }
+    for policy in &network_policies {
+        if current_policy(policy).is_none() {
+            refuse_takeover(&policy_api, policy).await?;
+        }
     }
 
-    let data_volumes: Api<DataVolume> = Api::namespaced(client.clone(), &ns);
-    let all_disks: Vec<DataVolume> = disks.into_iter().chain(iso).collect();
+    if let Some(snapshot) = &clone_snapshot {
+        let current = current_snapshot(snapshot);
+        ensure(&snapshots, snapshot, current.as_ref(), &owner).await?;
+    }
     for dv in &all_disks {
         let current = observed.data_volume(&dv.name_any()).cloned();
         if let Some(applied) = ensure(&data_volumes, dv, current.as_ref(), &owner).await? {
             replace(&mut observed.data_volumes, applied);
         }
     }
-
-    let vms: Api<VirtualMachine> = Api::namespaced(client.clone(), &ns);
     if let Some(vm) = &vm
         && let Some(applied) = ensure(&vms, vm, observed.vm.as_ref(), &owner).await?
     {
         observed.vm = Some(applied);
     }
-
-    let service_api: Api<Service> = Api::namespaced(client.clone(), &ns);
     for service in &services {
         let current = observed.service(&service.name_any()).cloned();
         if let Some(applied) = ensure(&service_api, service, current.as_ref(), &owner).await? {
             replace(&mut observed.services, applied);
         }
     }
-    let policy_api: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
     for policy in &network_policies {
-        let current = observed
-            .network_policies
-            .iter()
-            .find(|p| p.name_any() == policy.name_any())
-            .cloned();
+        let current = current_policy(policy);
         ensure(&policy_api, policy, current.as_ref(), &owner).await?;
     }
 
