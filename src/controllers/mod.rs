@@ -11,6 +11,7 @@ pub mod ownership;
 pub mod partner_account;
 pub mod reporter;
 pub mod server_template;
+pub mod status_patch;
 pub mod virtual_server;
 pub mod writes;
 

@@ -135,9 +135,15 @@ async fn power_off_and_on() {
     .await
     .unwrap();
     let stopped = wait_ready(&api, "app", "True", Some("Stopped"), READY_WITHIN).await;
+    let status = stopped.status.unwrap();
     assert_eq!(
-        stopped.status.unwrap().phase,
+        status.phase,
         Some(partnercloud::api::virtual_server::ServerPhase::Stopped)
+    );
+    assert!(
+        status.addresses.is_empty(),
+        "a stopped server has no address: {:?}",
+        status.addresses
     );
     let vmis = Api::<VirtualMachineInstance>::namespaced(client.clone(), &ns);
     assert!(

@@ -166,32 +166,11 @@ pub fn changed(old: Option<&BackupPolicyStatus>, new: &BackupPolicyStatus) -> bo
     strip(old) != strip(new) || !conditions::same(&old.conditions, &new.conditions)
 }
 
-/// The merge patch that turns `old` into `new`. A merge patch leaves
-/// alone what it does not mention, so every field `new` no longer has (a
-/// next slot once suspended, the last backup pruned) is sent as `null`.
+/// The merge patch that turns `old` into `new`: every field `new` no
+/// longer has (a next slot once suspended, the last backup pruned) is sent
+/// as `null`.
 pub fn patch(old: Option<&BackupPolicyStatus>, new: &BackupPolicyStatus) -> serde_json::Value {
-    let old = old
-        .and_then(|o| serde_json::to_value(o).ok())
-        .unwrap_or(serde_json::Value::Null);
-    let new = serde_json::to_value(new).unwrap_or(serde_json::Value::Null);
-    serde_json::json!({ "status": with_removals(&old, new) })
-}
-
-fn with_removals(old: &serde_json::Value, new: serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match (old, new) {
-        (Value::Object(old), Value::Object(mut new)) => {
-            for (key, old_value) in old {
-                let merged = match new.remove(key) {
-                    Some(new_value) => with_removals(old_value, new_value),
-                    None => Value::Null,
-                };
-                new.insert(key.clone(), merged);
-            }
-            Value::Object(new)
-        }
-        (_, new) => new,
-    }
+    crate::controllers::status_patch::merge_patch(old, new)
 }
 
 #[cfg(test)]

@@ -239,7 +239,7 @@ async fn reconcile(template: Arc<ServerTemplate>, state: Arc<State>) -> Result<A
         .patch_status(
             &template.name_any(),
             &PatchParams::default(),
-            &Patch::Merge(&status::merge_patch(&new_status)),
+            &Patch::Merge(&status::merge_patch(template.status.as_ref(), &new_status)),
         )
         .await
         .map_err(Error::Status)?;

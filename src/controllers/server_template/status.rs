@@ -63,27 +63,14 @@ pub fn changed(old: Option<&ServerTemplateStatus>, new: &ServerTemplateStatus) -
     strip(old) != strip(new) || !conditions::same(&old.conditions, &new.conditions)
 }
 
-/// The JSON merge patch that makes the stored status equal `status`:
-/// optional fields that are now empty are sent as `null`, since a merge
-/// patch leaves absent fields as they were (a stale `progress` would
+/// The JSON merge patch that makes the stored `old` status equal `new`:
+/// fields that are now empty are sent as `null` (a stale `progress` would
 /// otherwise stay for ever and count as a change on every pass).
-pub fn merge_patch(status: &ServerTemplateStatus) -> serde_json::Value {
-    let mut value = serde_json::to_value(status).unwrap_or_default();
-    if let Some(fields) = value.as_object_mut() {
-        for key in [
-            "observedGeneration",
-            "phase",
-            "progress",
-            "size",
-            "checksumVerified",
-            "checksum",
-            "publishedVolume",
-            "conditions",
-        ] {
-            fields.entry(key).or_insert(serde_json::Value::Null);
-        }
-    }
-    serde_json::json!({ "status": value })
+pub fn merge_patch(
+    old: Option<&ServerTemplateStatus>,
+    new: &ServerTemplateStatus,
+) -> serde_json::Value {
+    crate::controllers::status_patch::merge_patch(old, new)
 }
 
 #[cfg(test)]
@@ -189,7 +176,7 @@ mod tests {
         let verifying = Stage::new(TemplatePhase::Verifying, reason::VERIFYING, "verifying");
         let next = compute(&t, &plan(verifying, None), 0, &time("2026-01-01T01:00:00Z"));
         assert!(changed(Some(&first), &next));
-        let patch = merge_patch(&next);
+        let patch = merge_patch(Some(&first), &next);
         assert_eq!(patch["status"]["progress"], serde_json::Value::Null);
         assert!(
             patch["status"]

@@ -243,7 +243,10 @@ async fn reconcile(server: Arc<VirtualServer>, ctx: Arc<Context>) -> Result<Acti
             ctx.client.clone(),
             &server.namespace().unwrap_or_default(),
         );
-        let patch = serde_json::json!({ "status": new_status });
+        // Fields that became empty (the address of a stopped server, the
+        // endpoints of removed exposures) are sent as null.
+        let patch =
+            crate::controllers::status_patch::merge_patch(server.status.as_ref(), &new_status);
         crate::controllers::writes::record(&crate::controllers::writes::key(
             "VirtualServer",
             &server.namespace().unwrap_or_default(),
