@@ -718,13 +718,36 @@ async fn deleting_a_partner_under_retain_keeps_client_namespaces_and_servers() {
             .unwrap()
             .is_some()
     );
-    // Servers in a kept namespace are nobody's: not subject to a quota.
-    let status = api.get("app").await.unwrap().status.unwrap();
+    // Servers in a kept namespace are nobody's to pay for: halted, never
+    // deleted; a new one there is not built (no quota can admit it).
+    wait_ready(&api, "app", "False", Some("Orphaned"), WITHIN).await;
+    let machines = Api::<VirtualMachine>::namespaced(client.clone(), ns);
+    eventually("the orphaned server is halted", WITHIN, || {
+        let machines = machines.clone();
+        async move {
+            machines
+                .get("app")
+                .await
+                .unwrap()
+                .spec
+                .run_strategy
+                .as_deref()
+                == Some("Halted")
+        }
+    })
+    .await;
+    create(&client, &server("newcomer", 64), ns, false)
+        .await
+        .unwrap();
+    wait_ready(&api, "newcomer", "False", Some("Orphaned"), WITHIN).await;
+    assert!(machines.get_opt("newcomer").await.unwrap().is_none());
     assert!(
-        status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
+        Api::<DataVolume>::namespaced(client.clone(), ns)
+            .get_opt("app-system")
+            .await
+            .unwrap()
+            .is_some(),
+        "nothing is deleted"
     );
 }
 

@@ -109,6 +109,30 @@ pub fn tenant(namespace: &str, observed: &Observed) -> Option<Tenant> {
     })
 }
 
+/// Whether the server's namespace was let go by its partner account (the
+/// client removed, or the account deleted, under `deletionPolicy: Retain`).
+/// Its servers are nobody's to pay for: they are halted and none is built
+/// or grown — nothing is deleted — until an account takes the namespace
+/// back. Otherwise deleting a suspended partner's account would start its
+/// servers, and servers its quota refused would be built with no quota.
+pub fn orphaned(observed: &Observed) -> bool {
+    observed
+        .namespace_labels
+        .get(ORPHANED_LABEL)
+        .map(String::as_str)
+        == Some(ORPHANED)
+}
+
+/// Why a server in an orphaned namespace is halted and not built.
+pub fn orphaned_refusal(namespace: &str) -> Blocked {
+    Blocked::new(
+        reason::ORPHANED,
+        format!(
+            "namespace {namespace} no longer belongs to a partner account (its client was removed, or the account deleted): its servers are halted and none is built or grown, and nothing is deleted; adding the client to a partner account again resumes them"
+        ),
+    )
+}
+
 /// A server's effective power.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Power {
@@ -118,8 +142,15 @@ pub struct Power {
     pub suspended_by: Option<SuspendedBy>,
 }
 
-/// The server's own `powerState`, unless its client or partner is suspended.
-pub fn power(own: PowerState, tenant: Option<&Tenant>) -> Power {
+/// The server's own `powerState`, unless its client or partner is
+/// suspended, or its namespace orphaned (then it is halted).
+pub fn power(own: PowerState, tenant: Option<&Tenant>, orphaned: bool) -> Power {
+    if orphaned {
+        return Power {
+            state: PowerState::Stopped,
+            suspended_by: None,
+        };
+    }
     let (client, partner) = tenant
         .map(|t| (t.client_suspended, t.spec.suspended))
         .unwrap_or((false, false));
@@ -373,36 +404,56 @@ spec:
             Some(partner()),
         );
         assert_eq!(tenant("alfa-bakery", &orphaned), None);
+        assert!(super::orphaned(&orphaned));
+        assert!(!super::orphaned(&client_ns("shop")));
+        // Whatever its own power state, a server there is halted.
+        assert_eq!(
+            power(PowerState::Running, None, true),
+            Power {
+                state: PowerState::Stopped,
+                suspended_by: None
+            }
+        );
+        let why = orphaned_refusal("alfa-bakery");
+        assert_eq!(why.reason, reason::ORPHANED);
+        assert!(
+            why.message.contains("nothing is deleted"),
+            "{}",
+            why.message
+        );
     }
 
     #[test]
     fn suspension_halts_and_resuming_restores_the_servers_own_power() {
         let shop = tenant("alfa-shop", &client_ns("shop")).unwrap();
-        let p = power(PowerState::Running, Some(&shop));
+        let p = power(PowerState::Running, Some(&shop), false);
         assert_eq!(p.state, PowerState::Stopped);
         assert_eq!(p.suspended_by, Some(SuspendedBy::Client));
 
         let mut resumed = shop.clone();
         resumed.client_suspended = false;
         assert_eq!(
-            power(PowerState::Running, Some(&resumed)),
+            power(PowerState::Running, Some(&resumed), false),
             Power {
                 state: PowerState::Running,
                 suspended_by: None
             }
         );
         assert_eq!(
-            power(PowerState::Stopped, Some(&resumed)).state,
+            power(PowerState::Stopped, Some(&resumed), false).state,
             PowerState::Stopped
         );
 
         let mut partner_suspended = resumed;
         partner_suspended.spec.suspended = true;
         assert_eq!(
-            power(PowerState::Running, Some(&partner_suspended)).suspended_by,
+            power(PowerState::Running, Some(&partner_suspended), false).suspended_by,
             Some(SuspendedBy::Partner)
         );
-        assert_eq!(power(PowerState::Running, None).state, PowerState::Running);
+        assert_eq!(
+            power(PowerState::Running, None, false).state,
+            PowerState::Running
+        );
     }
 
     #[test]

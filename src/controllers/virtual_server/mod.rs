@@ -200,8 +200,13 @@ async fn reconcile(server: Arc<VirtualServer>, ctx: Arc<Context>) -> Result<Acti
     }
     let mut observed = fetch::observe(&ctx.client, &server).await?;
     let mut decision = validate::plan(&server, &observed, &ctx.settings.image_mirrors);
-    let tenant = admission::tenant(&server.namespace().unwrap_or_default(), &observed);
-    let power = admission::power(server.spec.power_state, tenant.as_ref());
+    let ns = server.namespace().unwrap_or_default();
+    let tenant = admission::tenant(&ns, &observed);
+    let orphaned = admission::orphaned(&observed);
+    let power = admission::power(server.spec.power_state, tenant.as_ref(), orphaned);
+    if orphaned && decision.is_ok() {
+        decision = Err(admission::orphaned_refusal(&ns));
+    }
     let mut admitted = server.status.as_ref().and_then(|s| s.admitted.clone());
     if let Ok(plan) = &decision {
         let verdict = admission::admit(&ctx, &server, plan, tenant.as_ref()).await?;
@@ -222,7 +227,9 @@ async fn reconcile(server: Arc<VirtualServer>, ctx: Arc<Context>) -> Result<Acti
                 }
             }
         }
-        Err(_) if power.suspended_by.is_some() => apply::halt(&ctx.client, &mut observed).await?,
+        Err(_) if power.suspended_by.is_some() || orphaned => {
+            apply::halt(&ctx.client, &mut observed).await?
+        }
         Err(_) => {}
     }
     let now = ctx.now();

@@ -93,6 +93,7 @@ pub mod reason {
     pub const NAME_CONFLICT: &str = "NameConflict";
     pub const DISK_SMALLER_THAN_SOURCE: &str = "DiskSmallerThanSource";
     pub const SUSPENDED: &str = "Suspended";
+    pub const ORPHANED: &str = "Orphaned";
     pub const INVALID_SPEC: &str = "InvalidSpec";
     pub const PROVISIONING: &str = "Provisioning";
     pub const IMPORTING: &str = "Importing";
