@@ -403,6 +403,77 @@ async fn pool_decisions_are_atomic_across_client_namespaces() {
 
 /// ACCEPTANCE 7: a client namespace whose quota cannot fit a new server.
 #[tokio::test]
+async fn a_detached_disk_still_counts_against_the_storage_quota() {
+    let (client, partners) = setup().await;
+    create_partner(
+        &client,
+        &partners,
+        partner(
+            "t-detach",
+            json!({"clients": [{"name": "shop", "quota": {"storage": "30Gi"}}]}),
+        ),
+    )
+    .await;
+    let ns = "t-detach-shop";
+    let api = Api::<VirtualServer>::namespaced(client.clone(), ns);
+    let mut files = server("files", 1);
+    files["spec"]["disks"] =
+        json!([{"name": "system", "size": "10Gi"}, {"name": "data", "size": "15Gi"}]);
+    create(&client, &files, ns, false).await.unwrap();
+    wait_ready(&api, "files", "True", Some("Running"), WITHIN).await;
+
+    // The data disk is taken out of the spec: detached, kept, still 15Gi.
+    api.patch(
+        "files",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"disks": [{"name": "system", "size": "10Gi"}]}})),
+    )
+    .await
+    .unwrap();
+    let vms = Api::<VirtualMachine>::namespaced(client.clone(), ns);
+    eventually("the data disk is detached", WITHIN, || {
+        let vms = vms.clone();
+        async move {
+            vms.get("files")
+                .await
+                .unwrap()
+                .spec
+                .template
+                .spec
+                .volumes
+                .len()
+                == 1
+        }
+    })
+    .await;
+    let detached = api.get("files").await.unwrap().status.unwrap().admitted;
+    assert_eq!(
+        detached.map(|a| a.storage).as_deref(),
+        Some("25Gi"),
+        "the detached disk still holds its 15Gi"
+    );
+
+    // A new 15Gi disk would make 40Gi held in all: refused.
+    api.patch(
+        "files",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"disks": [{"name": "system", "size": "10Gi"}, {"name": "more", "size": "15Gi"}]}})),
+    )
+    .await
+    .unwrap();
+    wait_ready(&api, "files", "False", Some("QuotaExceeded"), WITHIN).await;
+    let (_, _, message) = reason_of(&api, "files").await.unwrap();
+    assert!(message.contains("storage"), "{message}");
+    assert!(
+        Api::<DataVolume>::namespaced(client.clone(), ns)
+            .get_opt("files-more")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
 async fn a_server_the_client_quota_cannot_fit_is_refused_within_seconds() {
     let (client, partners) = setup().await;
     create_partner(

@@ -133,6 +133,7 @@ pub fn plan(
         _ => None,
     };
 
+    let held_beyond_spec_bytes = held_beyond_spec(server, &disks, observed);
     Ok(Plan {
         cores,
         memory_bytes,
@@ -146,7 +147,40 @@ pub fn plan(
         template: source.template.as_ref().map(|t| t.name.clone()),
         partner: observed.namespace_labels.get(labels::PARTNER).cloned(),
         client: observed.namespace_labels.get(labels::CLIENT).cloned(),
+        held_beyond_spec_bytes,
     })
+}
+
+/// Bytes the server's existing disks hold beyond `disks` (see
+/// [`Plan::held_beyond_spec_bytes`]). A disk whose size cannot be read
+/// counts as nothing here; its spec entry, if any, still counts.
+fn held_beyond_spec(server: &VirtualServer, disks: &[PlannedDisk], observed: &Observed) -> u64 {
+    let name = server.name_any();
+    observed
+        .data_volumes
+        .iter()
+        .filter(|dv| {
+            matches!(
+                dv.labels().get(labels::ROLE).map(String::as_str),
+                Some("system-disk" | "data-disk")
+            )
+        })
+        .map(|dv| {
+            let held = dv
+                .spec
+                .storage
+                .as_ref()
+                .and_then(|s| s.resources.as_ref())
+                .and_then(|r| r.requests.get("storage"))
+                .and_then(|q| parse_bytes(q).ok())
+                .unwrap_or(0);
+            let in_spec = disks
+                .iter()
+                .find(|d| names::disk(&name, &d.spec.name) == dv.name_any())
+                .map_or(0, |d| d.bytes);
+            held.saturating_sub(in_spec)
+        })
+        .fold(0u64, u64::saturating_add)
 }
 
 /// A disk restored from a snapshot must hold the volume it restores.

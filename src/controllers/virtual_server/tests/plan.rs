@@ -623,3 +623,28 @@ fn a_disk_kept_from_an_earlier_server_of_the_same_name_is_never_taken_over() {
         why.message
     );
 }
+
+// --- Storage held beyond the spec ------------------------------------------
+
+#[test]
+fn detached_and_oversized_disks_still_hold_their_storage() {
+    let mut web = server("web");
+    let plan = plan_of(&web, &cluster(&[NS]));
+    assert_eq!(plan.held_beyond_spec_bytes, 0, "nothing exists yet");
+    let built = crate::controllers::virtual_server::build::build(
+        &web,
+        &plan,
+        crate::api::virtual_server::PowerState::Running,
+    )
+    .expect("children");
+    let mut observed = cluster(&[NS]);
+    observed.data_volumes = built.disks;
+    assert_eq!(plan_of(&web, &observed).held_beyond_spec_bytes, 0);
+
+    // The 100Gi data disk taken out of the spec is detached, not deleted.
+    let data = web.spec.disks.remove(1);
+    assert_eq!(plan_of(&web, &observed).held_beyond_spec_bytes, 100 * GIB);
+    // Put back at 10Gi, the name gets the existing 100Gi disk back.
+    web.spec.disks.push(disk(&data.name, "10Gi"));
+    assert_eq!(plan_of(&web, &observed).held_beyond_spec_bytes, 90 * GIB);
+}
