@@ -259,13 +259,19 @@ async fn reconcile(server: Arc<VirtualServer>, ctx: Arc<Context>) -> Result<Acti
             &server.namespace().unwrap_or_default(),
             &server.name_any(),
         ));
-        api.patch_status(
-            &server.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-        .map_err(Error::Status)?;
+        match api
+            .patch_status(
+                &server.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => {}
+            // Deleted while this pass ran: nothing left to report on.
+            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Action::await_change()),
+            Err(e) => return Err(Error::Status(e)),
+        }
     }
     let ready = new_status
         .conditions
