@@ -134,6 +134,7 @@ pub struct DiskSpec {
     #[schemars(schema_with = "schema::quantity")]
     #[x_kube(validation = Rule::new(schema::quantity_rule("1Mi", "64Ti")).message(schema::quantity_message("spec.disks[].size", "1Mi", "64Ti")))]
     #[x_kube(validation = Rule::new("!isQuantity(self) || !isQuantity(oldSelf) || quantity(self).compareTo(quantity(oldSelf)) >= 0").message("spec.disks[].size cannot shrink: the disk's data would not fit"))]
+    #[x_kube(validation = Rule::new("!isQuantity(self) || !isQuantity(oldSelf) || quantity(self).compareTo(quantity(oldSelf)) <= 0").message("spec.disks[].size cannot grow yet: an existing disk keeps the size it was created with (add a data disk for more space)"))]
     pub size: Quantity,
 
     /// StorageClass for the disk; the cluster default when omitted.

@@ -608,10 +608,18 @@ async fn source_is_immutable_but_an_iso_can_be_ejected() {
         .await
         .expect_err("shrinking a disk is refused");
     assert!(err.to_string().contains("cannot shrink"), "{err}");
+    // Growing is refused too, rather than accepted and never carried out
+    // (CDI keeps a DataVolume at the size it was created with).
     let grown = json!({"spec": {"disks": [{"name": "system", "size": "200Gi"}, {"name": "database", "size": "500Gi", "storageClass": "fast-ssd"}]}});
-    api.patch("installer", &params, &kube::api::Patch::Merge(&grown))
+    let err = api
+        .patch("installer", &params, &kube::api::Patch::Merge(&grown))
         .await
-        .expect("growing a disk is allowed");
+        .expect_err("growing a disk is refused");
+    assert!(err.to_string().contains("cannot grow yet"), "{err}");
+    let added = json!({"spec": {"disks": [{"name": "system", "size": "120Gi"}, {"name": "database", "size": "500Gi", "storageClass": "fast-ssd"}, {"name": "more", "size": "100Gi"}]}});
+    api.patch("installer", &params, &kube::api::Patch::Merge(&added))
+        .await
+        .expect("adding a data disk is allowed");
 
     // The network is hardware to the guest: fixed once created.
     let isolate = json!({"spec": {"expose": null, "network": "Isolated"}});

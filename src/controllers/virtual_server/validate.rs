@@ -101,6 +101,21 @@ pub fn plan(
         })?;
         let system = index == 0;
         let content = match existing(&disk.name) {
+            Some(DiskContent::Existing(spec))
+                if created_bytes(&spec).is_some_and(|held| held < bytes) =>
+            {
+                // Only a disk put back into the spec bigger than it was can
+                // get here (admission refuses growing one in place).
+                return Err(Blocked::new(
+                    reason::DISK_CANNOT_GROW,
+                    format!(
+                        "disk {} exists with {}; spec.disks[{index}].size asks for {}: an existing disk keeps the size it was created with (put the size back, or add a data disk)",
+                        disk.name,
+                        Bytes(created_bytes(&spec).unwrap_or(0)),
+                        Bytes(bytes)
+                    ),
+                ));
+            }
             Some(existing) => Some(existing),
             None if system => {
                 system_content(server, template, snapshot_volumes.as_ref(), &ns, mirrors)
@@ -151,6 +166,15 @@ pub fn plan(
     })
 }
 
+/// The size a DataVolume was created with.
+fn created_bytes(spec: &crate::kubevirt::data_volume::DataVolumeSpec) -> Option<u64> {
+    spec.storage
+        .as_ref()
+        .and_then(|s| s.resources.as_ref())
+        .and_then(|r| r.requests.get("storage"))
+        .and_then(|q| parse_bytes(q).ok())
+}
+
 /// Bytes the server's existing disks hold beyond `disks` (see
 /// [`Plan::held_beyond_spec_bytes`]). A disk whose size cannot be read
 /// counts as nothing here; its spec entry, if any, still counts.
@@ -166,14 +190,7 @@ fn held_beyond_spec(server: &VirtualServer, disks: &[PlannedDisk], observed: &Ob
             )
         })
         .map(|dv| {
-            let held = dv
-                .spec
-                .storage
-                .as_ref()
-                .and_then(|s| s.resources.as_ref())
-                .and_then(|r| r.requests.get("storage"))
-                .and_then(|q| parse_bytes(q).ok())
-                .unwrap_or(0);
+            let held = created_bytes(&dv.spec).unwrap_or(0);
             let in_spec = disks
                 .iter()
                 .find(|d| names::disk(&name, &d.spec.name) == dv.name_any())

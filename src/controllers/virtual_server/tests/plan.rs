@@ -648,3 +648,24 @@ fn detached_and_oversized_disks_still_hold_their_storage() {
     web.spec.disks.push(disk(&data.name, "10Gi"));
     assert_eq!(plan_of(&web, &observed).held_beyond_spec_bytes, 90 * GIB);
 }
+
+#[test]
+fn a_disk_put_back_bigger_than_it_exists_is_refused_not_silently_kept_small() {
+    let mut web = server("web");
+    let plan = plan_of(&web, &cluster(&[NS]));
+    let built = crate::controllers::virtual_server::build::build(
+        &web,
+        &plan,
+        crate::api::virtual_server::PowerState::Running,
+    )
+    .expect("children");
+    let mut observed = cluster(&[NS]);
+    observed.data_volumes = built.disks;
+    web.spec.disks[1] = disk("data", "200Gi");
+    let why = blocked(&web, &observed);
+    assert_eq!(why.reason, reason::DISK_CANNOT_GROW);
+    assert_eq!(
+        why.message,
+        "disk data exists with 100Gi; spec.disks[1].size asks for 200Gi: an existing disk keeps the size it was created with (put the size back, or add a data disk)"
+    );
+}
