@@ -589,32 +589,39 @@ fn a_copy_into_a_disk_smaller_than_its_source_is_refused() {
 
 // --- Disks kept from an earlier server ------------------------------------
 
-#[test]
-fn a_disk_kept_from_an_earlier_server_of_the_same_name_is_never_taken_over() {
-    let web = server("web");
-    let plan = plan_of(&web, &cluster(&[NS]));
-    let mut built = crate::controllers::virtual_server::build::build(
-        &web,
+/// What fetch would observe once `server`'s own disks exist.
+fn with_its_disks(
+    server: &crate::api::VirtualServer,
+) -> crate::controllers::virtual_server::fetch::Observed {
+    let plan = plan_of(server, &cluster(&[NS]));
+    let built = crate::controllers::virtual_server::build::build(
+        server,
         &plan,
         crate::api::virtual_server::PowerState::Running,
     )
     .expect("children");
-    // This server's own disk (its UID) is its own: no conflict.
     let mut observed = cluster(&[NS]);
-    observed.data_volumes = built.disks.clone();
+    observed.data_volumes = built.disks;
+    observed
+}
+
+#[test]
+fn a_disk_kept_from_an_earlier_server_of_the_same_name_is_never_taken_over() {
+    let web = server("web");
+    // This server's own disk (its UID) is its own: no conflict.
+    let mut observed = with_its_disks(&web);
     assert!(
         crate::controllers::virtual_server::validate::plan(&web, &observed, &[]).is_ok(),
         "a server's own disks are its own"
     );
     // The same name, made by a server deleted with deletionPolicy Retain.
-    let kept = &mut built.disks[0];
+    let kept = &mut observed.data_volumes[0];
     kept.metadata
         .labels
         .as_mut()
         .unwrap()
         .insert("partnercloud.io/server-uid".into(), "an-earlier-uid".into());
     kept.metadata.owner_references = None;
-    observed.data_volumes = built.disks.clone();
     let why = blocked(&web, &observed);
     assert_eq!(why.reason, reason::NAME_CONFLICT);
     assert!(
@@ -629,16 +636,9 @@ fn a_disk_kept_from_an_earlier_server_of_the_same_name_is_never_taken_over() {
 #[test]
 fn detached_and_oversized_disks_still_hold_their_storage() {
     let mut web = server("web");
-    let plan = plan_of(&web, &cluster(&[NS]));
-    assert_eq!(plan.held_beyond_spec_bytes, 0, "nothing exists yet");
-    let built = crate::controllers::virtual_server::build::build(
-        &web,
-        &plan,
-        crate::api::virtual_server::PowerState::Running,
-    )
-    .expect("children");
-    let mut observed = cluster(&[NS]);
-    observed.data_volumes = built.disks;
+    let nothing_yet = plan_of(&web, &cluster(&[NS]));
+    assert_eq!(nothing_yet.held_beyond_spec_bytes, 0, "nothing exists yet");
+    let observed = with_its_disks(&web);
     assert_eq!(plan_of(&web, &observed).held_beyond_spec_bytes, 0);
 
     // The 100Gi data disk taken out of the spec is detached, not deleted.
@@ -652,15 +652,7 @@ fn detached_and_oversized_disks_still_hold_their_storage() {
 #[test]
 fn a_disk_put_back_bigger_than_it_exists_is_refused_not_silently_kept_small() {
     let mut web = server("web");
-    let plan = plan_of(&web, &cluster(&[NS]));
-    let built = crate::controllers::virtual_server::build::build(
-        &web,
-        &plan,
-        crate::api::virtual_server::PowerState::Running,
-    )
-    .expect("children");
-    let mut observed = cluster(&[NS]);
-    observed.data_volumes = built.disks;
+    let observed = with_its_disks(&web);
     web.spec.disks[1] = disk("data", "200Gi");
     let why = blocked(&web, &observed);
     assert_eq!(why.reason, reason::DISK_CANNOT_GROW);
