@@ -56,6 +56,8 @@ pub struct DrillMark {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Judged {
     pub server: String,
+    /// The UID of the server the snapshot was taken of, when labelled.
+    pub server_uid: Option<String>,
     pub snapshot: String,
     pub slot: DateTime<Utc>,
     pub trigger: Trigger,
@@ -137,10 +139,11 @@ impl Judged {
         }
     }
 
-    /// The backup as overlap and retention see it.
-    pub fn backup(&self, restore_reading: bool) -> Backup {
+    /// The backup as overlap and retention see it, its server known as
+    /// `server_key` (see `plan::server_key`).
+    pub fn backup(&self, server_key: String, restore_reading: bool) -> Backup {
         Backup {
-            server: self.server.clone(),
+            server: server_key,
             snapshot: self.snapshot.clone(),
             slot: self.slot,
             phase: self.effective().phase(),
@@ -213,6 +216,7 @@ pub fn judge_snapshot(
     };
     Some(Judged {
         server,
+        server_uid: labels.get(naming::SERVER_UID_LABEL).cloned(),
         snapshot: snapshot.name_any(),
         slot,
         trigger,
@@ -544,7 +548,10 @@ mod tests {
         assert_eq!(record.phase, BackupPhase::Failed);
         assert_eq!(record.reason.as_deref(), Some("RestoreDrillFailed"));
         assert!(record.message.unwrap().contains("did not start"));
-        assert_eq!(judged.backup(false).phase, BackupPhase::Failed);
+        assert_eq!(
+            judged.backup(judged.server.clone(), false).phase,
+            BackupPhase::Failed
+        );
     }
 
     #[test]

@@ -16,6 +16,9 @@ use chrono::{DateTime, Utc};
 pub const POLICY_LABEL: &str = "partnercloud.io/backup-policy";
 /// Label: the server a backup is of.
 pub const SERVER_LABEL: &str = "partnercloud.io/server";
+/// The UID of the server a backup was taken of (the same label a server's
+/// disks carry).
+pub const SERVER_UID_LABEL: &str = crate::controllers::labels::SERVER_UID;
 /// Label: the slot a backup belongs to, as [`slot_label`].
 pub const SLOT_LABEL: &str = "partnercloud.io/slot";
 /// Label: who manages the object (the Kubernetes recommended label).

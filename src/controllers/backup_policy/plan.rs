@@ -191,9 +191,10 @@ pub fn plan(
 
     // 4. Runs to start.
     let reading = servers::restores_reading(&observed.servers);
+    let current = servers::uids(&observed.servers);
     let mut planned: Vec<Backup> = judged
         .iter()
-        .map(|j| j.backup(reading.contains(&j.snapshot)))
+        .map(|j| j.backup(server_key(j, &current), reading.contains(&j.snapshot)))
         .collect();
     let selected: Vec<&VirtualServer> = observed
         .servers
@@ -313,7 +314,7 @@ pub fn plan(
     // 6. Retention and lastBackup.
     let backups: Vec<Backup> = judged
         .iter()
-        .map(|j| j.backup(reading.contains(&j.snapshot)))
+        .map(|j| j.backup(server_key(j, &current), reading.contains(&j.snapshot)))
         .collect();
     let pruning = retention::plan(&backups, &spec.retention, valid.schedule.zone());
     writes.delete_snapshots = pruning.delete.iter().map(|d| d.snapshot.clone()).collect();
@@ -426,6 +427,23 @@ fn run_notes(
                     .join(", ")
             ),
         });
+    }
+}
+
+/// Whose backup this is, as overlap and retention count: the server's name,
+/// unless the snapshot was taken of another server of that name — one
+/// deleted (and perhaps created again since), told apart by its UID. Each
+/// such earlier server keeps its own newest good backup: a new server of
+/// the same name never makes an earlier one's only backup prunable.
+pub fn server_key(judged: &Judged, current: &BTreeMap<String, String>) -> String {
+    match (&judged.server_uid, current.get(&judged.server)) {
+        (Some(taken_of), Some(now)) if taken_of == now => judged.server.clone(),
+        (None, _) => judged.server.clone(),
+        (Some(taken_of), _) => format!(
+            "{} (earlier server {})",
+            judged.server,
+            taken_of.chars().take(8).collect::<String>()
+        ),
     }
 }
 

@@ -639,6 +639,53 @@ fn a_deleted_servers_backups_are_kept_and_retention_goes_on_applying() {
     );
 }
 
+#[test]
+fn a_new_server_with_a_deleted_ones_name_never_makes_its_only_backup_prunable() {
+    let mut w = World::new();
+    w.policy.spec.retention.keep_last = Some(1);
+    w.pass(at(1, 0, 0));
+    w.pass(at(2, 2, 0));
+    w.finish(Ends::Good);
+    let earlier = naming::snapshot_name("crm", "nightly", at(2, 2, 0));
+    // crm is deleted, and a new crm (another UID) is created.
+    let mut again = w
+        .servers
+        .iter()
+        .find(|s| s.name_any() == "crm")
+        .unwrap()
+        .clone();
+    again.metadata.uid = Some("a-later-crm".into());
+    if let Some(status) = again.status.as_mut() {
+        status.last_backup = None;
+    }
+    w.servers.retain(|s| s.name_any() != "crm");
+    w.servers.push(again);
+    let pass = w.pass(at(2, 3, 0));
+    assert!(
+        !pass
+            .writes
+            .last_backups
+            .iter()
+            .any(|(name, _)| name == "crm"),
+        "the new crm does not inherit the earlier one's backup"
+    );
+    // The new crm's own backups come and go by keepLast: 1; the earlier
+    // crm's only backup stays.
+    for day in 3..=4 {
+        w.pass(at(day, 2, 0));
+        w.finish(Ends::Good);
+        w.pass(at(day, 2, 1));
+    }
+    let crm: Vec<String> = w
+        .names()
+        .into_iter()
+        .filter(|n| n.starts_with("crm"))
+        .collect();
+    assert!(crm.contains(&earlier), "{crm:?}");
+    assert!(crm.contains(&naming::snapshot_name("crm", "nightly", at(4, 2, 0))));
+    assert_eq!(crm.len(), 2, "{crm:?}");
+}
+
 // --- lastBackup ---
 
 #[test]

@@ -54,6 +54,14 @@ pub fn restores_reading(servers: &[VirtualServer]) -> BTreeSet<String> {
 /// `status.lastBackup` for each existing server this policy has a good
 /// backup of, where it differs from what the server shows. A newer backup
 /// published there by another policy is left alone.
+/// The UID of each server, by name.
+pub fn uids(servers: &[VirtualServer]) -> std::collections::BTreeMap<String, String> {
+    servers
+        .iter()
+        .filter_map(|s| Some((s.name_any(), s.uid()?)))
+        .collect()
+}
+
 pub fn last_backups(
     policy: &str,
     judged: &[Judged],
@@ -64,7 +72,10 @@ pub fn last_backups(
         let name = server.name_any();
         let Some(newest) = judged
             .iter()
+            // Only this server's own backups: not an earlier server's of
+            // the same name.
             .filter(|j| j.server == name && j.is_good())
+            .filter(|j| j.server_uid.is_none() || j.server_uid == server.uid())
             .max_by_key(|j| j.slot)
         else {
             continue;

@@ -30,6 +30,11 @@ pub fn build(
     let server_name = server.name_any();
     let mut labels = naming::snapshot_labels(&server_name, &policy_name, slot);
     labels.insert(naming::TRIGGER_LABEL.into(), trigger.label().into());
+    // Which server this is a backup of, beyond its name: a later server of
+    // the same name is another server, and never takes these backups over.
+    if let Some(uid) = &server.metadata.uid {
+        labels.insert(naming::SERVER_UID_LABEL.into(), uid.clone());
+    }
     let mut annotations = BTreeMap::from([
         (naming::STARTED_AT_ANNOTATION.to_string(), format_time(now)),
         (
