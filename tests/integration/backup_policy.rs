@@ -684,6 +684,55 @@ async fn deleting_a_policy_keeps_its_backups_with_retain_and_removes_them_with_d
 }
 
 #[tokio::test]
+async fn deleting_a_delete_policy_keeps_a_backup_a_restore_is_still_reading() {
+    let env = setup("bp-reading", &["erp"], None).await;
+    env.create_policy("dropped", json!({"deletionPolicy": "Delete"}))
+        .await;
+    env.run_now("dropped", "t").await;
+    let status = env
+        .wait_status("dropped", "a good backup", |s| {
+            all_finished(s, 1) && s.backups[0].phase == BackupPhase::Succeeded
+        })
+        .await;
+    let snapshot = status.backups[0].snapshot.clone();
+    // A restore that cannot finish yet: its disks are smaller than the
+    // volumes it restores, so it keeps reading the backup.
+    let mut restore = server("erp-restore", false, Some(&snapshot));
+    restore["spec"]["disks"] =
+        json!([{"name": "system", "size": "1Mi"}, {"name": "data", "size": "1Mi"}]);
+    create(&env.client, &restore, &env.ns, false).await.unwrap();
+    wait_ready(
+        &env.servers,
+        "erp-restore",
+        "False",
+        Some("DiskSmallerThanSource"),
+        WITHIN,
+    )
+    .await;
+    env.policies
+        .delete("dropped", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the policy is gone", WITHIN, || async {
+        env.policies.get_opt("dropped").await.unwrap().is_none()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        env.snapshots.get_opt(&snapshot).await.unwrap().is_some(),
+        "the backup a restore reads was kept"
+    );
+    wait_ready(
+        &env.servers,
+        "erp-restore",
+        "False",
+        Some("DiskSmallerThanSource"),
+        Duration::from_secs(5),
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn deleting_a_delete_policy_completes_when_its_backups_and_server_are_already_gone() {
     let env = setup("bp-gone", &["erp"], None).await;
     env.create_policy("dropped", json!({"deletionPolicy": "Delete"}))

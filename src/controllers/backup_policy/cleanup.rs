@@ -4,8 +4,9 @@
 //! no owner reference, so garbage collection leaves them, and no finalizer
 //! is needed. `Delete` needs one (kube-runtime's `finalizer()` helper),
 //! because garbage collection cannot know which snapshots were the
-//! policy's: cleanup deletes every snapshot with the policy's label and is
-//! done as soon as the deletes are issued — a stuck snapshot (one
+//! policy's: cleanup deletes every snapshot with the policy's label — but
+//! one a restore is still reading, which is kept — and is done as soon as
+//! the deletes are issued — a stuck snapshot (one
 //! KubeVirt never finishes, or never lets go of) does not hold the policy
 //! up (ACCEPTANCE 13). Cleanup never depends on the policy still being
 //! valid. Restore-drill servers are owned by the policy and go by
@@ -15,8 +16,8 @@ use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
 
 use super::naming;
-use crate::api::BackupPolicy;
 use crate::api::backup_policy::BackupDeletionPolicy;
+use crate::api::{BackupPolicy, VirtualServer};
 use crate::controllers::apply::{ApplyError, delete_if_present};
 use crate::kubevirt::VirtualMachineSnapshot;
 
@@ -46,15 +47,45 @@ pub async fn cleanup(client: &Client, policy: &BackupPolicy) -> Result<Vec<Strin
             kind: "VirtualMachineSnapshot".into(),
             source,
         })?;
+    // A backup a restore is still reading is kept (as retention keeps it):
+    // deleting it would fail the restore. The policy's own drill servers
+    // go with it, so what they read is not kept for them.
+    let servers: Api<VirtualServer> =
+        Api::namespaced(client.clone(), &policy.namespace().unwrap_or_default());
+    let restores: Vec<VirtualServer> = servers
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| ApplyError::List {
+            kind: "VirtualServer".into(),
+            source,
+        })?
+        .items
+        .into_iter()
+        .filter(|s| !is_drill_of(s, policy))
+        .collect();
+    let reading = super::servers::restores_reading(&restores);
     let mut deleted = Vec::new();
     for snapshot in list.items {
         let name = snapshot.name_any();
+        if reading.contains(&name) {
+            tracing::info!(snapshot = %name, "backup kept: a restore is reading it");
+            continue;
+        }
         if snapshot.metadata.deletion_timestamp.is_none() {
             delete_if_present(&api, &name).await?;
         }
         deleted.push(name);
     }
     Ok(deleted)
+}
+
+/// Whether `server` is one of `policy`'s own restore-drill servers.
+fn is_drill_of(server: &VirtualServer, policy: &BackupPolicy) -> bool {
+    server.labels().get(naming::ROLE_LABEL).map(String::as_str) == Some(naming::DRILL_ROLE)
+        && server
+            .owner_references()
+            .iter()
+            .any(|o| Some(&o.uid) == policy.metadata.uid.as_ref())
 }
 
 #[cfg(test)]

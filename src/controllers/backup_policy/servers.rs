@@ -51,9 +51,6 @@ pub fn restores_reading(servers: &[VirtualServer]) -> BTreeSet<String> {
         .collect()
 }
 
-/// `status.lastBackup` for each existing server this policy has a good
-/// backup of, where it differs from what the server shows. A newer backup
-/// published there by another policy is left alone.
 /// The UID of each server, by name.
 pub fn uids(servers: &[VirtualServer]) -> std::collections::BTreeMap<String, String> {
     servers
@@ -62,6 +59,9 @@ pub fn uids(servers: &[VirtualServer]) -> std::collections::BTreeMap<String, Str
         .collect()
 }
 
+/// `status.lastBackup` for each existing server this policy has a good
+/// backup of, where it differs from what the server shows. A newer backup
+/// published there by another policy is left alone.
 pub fn last_backups(
     policy: &str,
     judged: &[Judged],
