@@ -24,7 +24,7 @@ pub mod validate;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
@@ -98,6 +98,7 @@ pub async fn run(ctx: Arc<Context>) {
     let controller = Controller::new(servers, watcher::Config::default());
     let store = controller.store();
     let partner_store = store.clone();
+    let namespace_store = store.clone();
     let spec_changed = GenerationFilter::default();
     controller
         .with_config(ControllerConfig::default().concurrency(ctx.settings.concurrency))
@@ -130,6 +131,23 @@ pub async fn run(ctx: Arc<Context>) {
             Api::<VirtualMachineSnapshot>::all(client.clone()),
             managed,
             by_server_label,
+        )
+        // A client namespace let go by its partner account (labelled
+        // orphaned) or taken back concerns every server in it, at once: the
+        // account no longer names a client removed from it, so the watch
+        // below would not wake them.
+        .watches(
+            Api::<Namespace>::all(client.clone()),
+            watcher::Config::default().labels(labels::PARTNER),
+            move |namespace| {
+                let name = namespace.name_any();
+                namespace_store
+                    .state()
+                    .into_iter()
+                    .filter(|s| s.namespace().as_deref() == Some(name.as_str()))
+                    .map(|s| ObjectRef::from_obj(&*s))
+                    .collect::<Vec<_>>()
+            },
         )
         // A template becoming ready (or going away) concerns the servers
         // that deploy from it.
