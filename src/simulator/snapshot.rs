@@ -57,19 +57,26 @@ async fn reconcile(
         }
         Some(_) => {}
     }
-    let annotations = snapshot.meta().annotations.as_ref();
-    if sim
-        .config
-        .failures
-        .applies(&ns, &name, annotations, Failure::SnapshotStuck)
-    {
+    let vm_name = snapshot.spec.source.name.clone();
+    let source_vm = Api::<VirtualMachine>::namespaced(sim.client.clone(), &ns)
+        .get_opt(&vm_name)
+        .await?;
+    // A failure asked for on the snapshot, or on the VirtualMachine it is
+    // taken of (so `kubectl annotate vm …` makes every backup of it fail).
+    let fails = |failure: Failure| {
+        sim.config
+            .failures
+            .applies(&ns, &name, snapshot.meta().annotations.as_ref(), failure)
+            || source_vm.as_ref().is_some_and(|vm| {
+                sim.config
+                    .failures
+                    .applies(&ns, &vm_name, vm.meta().annotations.as_ref(), failure)
+            })
+    };
+    if fails(Failure::SnapshotStuck) {
         return Ok(Action::requeue(sim.waiting()));
     }
-    if sim
-        .config
-        .failures
-        .applies(&ns, &name, annotations, Failure::SnapshotFails)
-    {
+    if fails(Failure::SnapshotFails) {
         patch_status(&api, &name, json!({"phase": "Failed", "readyToUse": false,
             "error": {"message": "snapshot failed: volume snapshot could not be created", "time": now_rfc3339()},
             "conditions": [{"type": "Failure", "status": "True", "reason": "snapshot failed"}, {"type": "Ready", "status": "False"}]}))
@@ -77,11 +84,7 @@ async fn reconcile(
         return Ok(Action::await_change());
     }
 
-    let vm_name = snapshot.spec.source.name.clone();
-    let Some(vm) = Api::<VirtualMachine>::namespaced(sim.client.clone(), &ns)
-        .get_opt(&vm_name)
-        .await?
-    else {
+    let Some(vm) = source_vm.clone() else {
         patch_status(&api, &name, json!({"conditions": [
             {"type": "Progressing", "status": "False", "reason": format!("Source VirtualMachine {vm_name} does not exist")},
             {"type": "Ready", "status": "False", "reason": "Not ready"},
@@ -97,11 +100,7 @@ async fn reconcile(
         .and_then(|i| i.status.as_ref())
         .and_then(|s| s.phase.as_deref())
         == Some("Running");
-    let agent = running
-        && !sim
-            .config
-            .failures
-            .applies(&ns, &name, annotations, Failure::NoGuestAgent);
+    let agent = running && !fails(Failure::NoGuestAgent);
 
     let content_name = format!("vmsnapshot-content-{}", snapshot.uid().unwrap_or_default());
     let backups = volume_backups(&sim, &vm, &snapshot).await?;

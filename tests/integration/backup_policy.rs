@@ -322,6 +322,28 @@ async fn without_the_guest_agent_a_backup_is_crash_consistent() {
     assert_eq!(status.backups[0].consistency, Some(Consistency::Crash));
 }
 
+/// What README tells a user of the dev job: annotating a server's
+/// VirtualMachine makes the simulator fail every backup of it.
+#[tokio::test]
+async fn a_failure_annotated_on_the_vm_fails_its_backups() {
+    let env = setup("bp-annotated", &["erp"], None).await;
+    Api::<VirtualMachine>::namespaced(env.client.clone(), &env.ns)
+        .patch(
+            "erp",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"simulator.partnercloud.io/fail": "snapshot-fails"}}})),
+        )
+        .await
+        .unwrap();
+    env.create_policy("nightly", json!({})).await;
+    env.run_now("nightly", "1").await;
+    let status = env
+        .wait_status("nightly", "a failed run", |s| s.consecutive_failures == 1)
+        .await;
+    assert_eq!(status.backups[0].phase, BackupPhase::Failed);
+    assert_eq!(status.backups[0].reason.as_deref(), Some("SnapshotFailed"));
+}
+
 #[tokio::test]
 async fn failed_snapshots_count_and_past_the_limit_healthy_turns_false_with_a_warning() {
     let env = setup("bp-fails", &["erp"], None).await;
