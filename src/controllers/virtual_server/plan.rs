@@ -98,6 +98,7 @@ pub mod reason {
     pub const NAME_CONFLICT: &str = "NameConflict";
     pub const DISK_SMALLER_THAN_SOURCE: &str = "DiskSmallerThanSource";
     pub const DISK_CANNOT_GROW: &str = "DiskCannotGrow";
+    pub const DISK_CANNOT_SHRINK: &str = "DiskCannotShrink";
     pub const SUSPENDED: &str = "Suspended";
     pub const ORPHANED: &str = "Orphaned";
     pub const INVALID_SPEC: &str = "InvalidSpec";

@@ -102,16 +102,21 @@ pub fn plan(
         let system = index == 0;
         let content = match existing(&disk.name) {
             Some(DiskContent::Existing(spec))
-                if created_bytes(&spec).is_some_and(|held| held < bytes) =>
+                if created_bytes(&spec).is_some_and(|held| held != bytes) =>
             {
-                // Only a disk put back into the spec bigger than it was can
-                // get here (admission refuses growing one in place).
+                // Only a detached disk put back into the spec at another
+                // size gets here (admission refuses resizing one in place).
+                let held = created_bytes(&spec).unwrap_or(0);
                 return Err(Blocked::new(
-                    reason::DISK_CANNOT_GROW,
+                    if held < bytes {
+                        reason::DISK_CANNOT_GROW
+                    } else {
+                        reason::DISK_CANNOT_SHRINK
+                    },
                     format!(
-                        "disk {} exists with {}; spec.disks[{index}].size asks for {}: an existing disk keeps the size it was created with (put the size back, or add a data disk)",
+                        "disk {} exists with {}; spec.disks[{index}].size asks for {}: an existing disk keeps the size it was created with (put its size back, or add a data disk under another name)",
                         disk.name,
-                        Bytes(created_bytes(&spec).unwrap_or(0)),
+                        Bytes(held),
                         Bytes(bytes)
                     ),
                 ));

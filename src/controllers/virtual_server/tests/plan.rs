@@ -644,9 +644,13 @@ fn detached_and_oversized_disks_still_hold_their_storage() {
     // The 100Gi data disk taken out of the spec is detached, not deleted.
     let data = web.spec.disks.remove(1);
     assert_eq!(plan_of(&web, &observed).held_beyond_spec_bytes, 100 * GIB);
-    // Put back at 10Gi, the name gets the existing 100Gi disk back.
-    web.spec.disks.push(disk(&data.name, "10Gi"));
-    assert_eq!(plan_of(&web, &observed).held_beyond_spec_bytes, 90 * GIB);
+    // Put back at its size, it is attached again and counted once.
+    web.spec.disks.push(data);
+    assert_eq!(plan_of(&web, &observed).held_beyond_spec_bytes, 0);
+    // Put back smaller, it is refused rather than attached at 100Gi while
+    // the spec says 10Gi.
+    web.spec.disks[1] = disk("data", "10Gi");
+    assert_eq!(blocked(&web, &observed).reason, reason::DISK_CANNOT_SHRINK);
 }
 
 #[test]
@@ -658,6 +662,6 @@ fn a_disk_put_back_bigger_than_it_exists_is_refused_not_silently_kept_small() {
     assert_eq!(why.reason, reason::DISK_CANNOT_GROW);
     assert_eq!(
         why.message,
-        "disk data exists with 100Gi; spec.disks[1].size asks for 200Gi: an existing disk keeps the size it was created with (put the size back, or add a data disk)"
+        "disk data exists with 100Gi; spec.disks[1].size asks for 200Gi: an existing disk keeps the size it was created with (put its size back, or add a data disk under another name)"
     );
 }
