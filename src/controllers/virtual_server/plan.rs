@@ -99,6 +99,7 @@ pub mod reason {
     pub const DISK_SMALLER_THAN_SOURCE: &str = "DiskSmallerThanSource";
     pub const DISK_CANNOT_GROW: &str = "DiskCannotGrow";
     pub const DISK_CANNOT_SHRINK: &str = "DiskCannotShrink";
+    pub const VOLUMES_NOT_RESTORED: &str = "VolumesNotRestored";
     pub const SUSPENDED: &str = "Suspended";
     pub const ORPHANED: &str = "Orphaned";
     pub const INVALID_SPEC: &str = "InvalidSpec";

@@ -143,6 +143,7 @@ pub fn plan(
     }
 
     if let Some(Restore::Ready(content)) = &snapshot_volumes {
+        check_every_volume_restored(content, &disks)?;
         check_restore_sizes(content, &disks)?;
     }
     let needs_snapshot = source.clone.is_some() && !restored(&name, &disks, observed);
@@ -203,6 +204,43 @@ fn held_beyond_spec(server: &VirtualServer, disks: &[PlannedDisk], observed: &Ob
             held.saturating_sub(in_spec)
         })
         .fold(0u64, u64::saturating_add)
+}
+
+/// A copy or restore must bring back every volume of the snapshot: a
+/// volume no disk restores (a 1C server's `infobases`, restored onto a
+/// server whose data disk has another name) would be silently missing.
+fn check_every_volume_restored(
+    content: &VirtualMachineSnapshotContent,
+    disks: &[PlannedDisk],
+) -> Result<(), Blocked> {
+    let restored: Vec<&str> = disks
+        .iter()
+        .filter_map(|d| match &d.content {
+            Some(DiskContent::VolumeSnapshot { name, .. }) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let missing: Vec<&str> = content
+        .spec
+        .volume_backups
+        .iter()
+        .filter(|b| {
+            b.volume_snapshot_name
+                .as_deref()
+                .is_some_and(|n| !restored.contains(&n))
+        })
+        .map(|b| b.volume_name.as_str())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Blocked::new(
+        reason::VOLUMES_NOT_RESTORED,
+        format!(
+            "the snapshot holds volume(s) {} that no disk of this server restores: add a disk of each name to spec.disks (at least as large as the volume), or its data would be missing from the copy",
+            missing.join(", ")
+        ),
+    ))
 }
 
 /// A disk restored from a snapshot must hold the volume it restores.

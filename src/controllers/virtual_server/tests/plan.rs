@@ -665,3 +665,24 @@ fn a_disk_put_back_bigger_than_it_exists_is_refused_not_silently_kept_small() {
         "disk data exists with 100Gi; spec.disks[1].size asks for 200Gi: an existing disk keeps the size it was created with (put its size back, or add a data disk under another name)"
     );
 }
+
+#[test]
+fn a_copy_that_leaves_out_a_volume_of_the_snapshot_is_refused_naming_it() {
+    let mut copy = server("web-copy");
+    copy.spec.disks.truncate(1);
+    let why = blocked(
+        &copy,
+        &cluster(&[
+            NS,
+            "servers/web.yaml",
+            "cluster/web-copy/snapshot-ready.yaml",
+        ]),
+    );
+    assert_eq!(why.reason, reason::VOLUMES_NOT_RESTORED);
+    assert!(
+        why.message
+            .starts_with("the snapshot holds volume(s) data that no disk"),
+        "{}",
+        why.message
+    );
+}
