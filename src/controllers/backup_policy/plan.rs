@@ -316,7 +316,18 @@ pub fn plan(
         .iter()
         .map(|j| j.backup(server_key(j, &current), reading.contains(&j.snapshot)))
         .collect();
-    let pruning = retention::plan(&backups, &spec.retention, valid.schedule.zone());
+    let mut pruning = retention::plan(&backups, &spec.retention, valid.schedule.zone());
+    // A failed backup whose run health has not counted yet (an older run is
+    // still unfinished) stays until it is counted: pruning it first would
+    // hide the failure from consecutiveFailures.
+    let uncounted = |snapshot: &str| {
+        judged.iter().any(|j| {
+            j.snapshot == snapshot
+                && j.effective().phase() == crate::api::backup_policy::BackupPhase::Failed
+                && health.last_judged.is_none_or(|last| j.slot > last)
+        })
+    };
+    pruning.delete.retain(|d| !uncounted(&d.snapshot));
     writes.delete_snapshots = pruning.delete.iter().map(|d| d.snapshot.clone()).collect();
     if !pruning.delete.is_empty() {
         notes.push(Note {

@@ -365,6 +365,40 @@ fn a_busy_server_skips_the_slot_and_it_is_counted() {
     );
 }
 
+#[test]
+fn a_failed_backup_is_not_pruned_before_its_run_is_counted() {
+    let mut w = World::new();
+    w.policy.spec.run_deadline_seconds = 3 * 86400;
+    w.pass(at(5, 12, 0));
+    w.pass(at(6, 2, 0));
+    // erp's backup of the 6th hangs; crm's is good.
+    w.finish_one(
+        &naming::snapshot_name("crm", "nightly", at(6, 2, 0)),
+        Ends::Good,
+    );
+    // crm fails on the 7th and the 8th (erp is skipped, busy).
+    for day in 7..=8 {
+        w.pass(at(day, 2, 0));
+        w.finish_one(
+            &naming::snapshot_name("crm", "nightly", at(day, 2, 0)),
+            Ends::Fails,
+        );
+        w.pass(at(day, 2, 1));
+    }
+    assert!(
+        w.names()
+            .contains(&naming::snapshot_name("crm", "nightly", at(7, 2, 0))),
+        "the 7th's failure waits to be counted"
+    );
+    // erp's backup of the 6th ends at last: all three runs are counted.
+    w.finish_one(
+        &naming::snapshot_name("erp", "nightly", at(6, 2, 0)),
+        Ends::Good,
+    );
+    w.pass(at(8, 3, 0));
+    assert_eq!(w.status().consecutive_failures, 2);
+}
+
 // --- Run now ---
 
 #[test]
