@@ -699,6 +699,17 @@ async fn deleting_a_policy_keeps_its_backups_with_retain_and_removes_them_with_d
         env.snapshot_names("dropped").await.is_empty()
     })
     .await;
+    eventually(
+        "erp does not show a deleted backup as its last one",
+        WITHIN,
+        || async {
+            let erp = env.servers.get("erp").await.unwrap();
+            erp.status
+                .and_then(|s| s.last_backup)
+                .is_none_or(|last| last.policy != "dropped")
+        },
+    )
+    .await;
     // Garbage collection had time to act on the Retain policy's backups
     // too: they stay.
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -76,6 +76,32 @@ pub async fn cleanup(client: &Client, policy: &BackupPolicy) -> Result<Vec<Strin
         }
         deleted.push(name);
     }
+    // A server must not show a deleted backup as its last one. (Another
+    // policy's newer backup takes the field again on its next pass.)
+    for server in &restores {
+        let shown = server.status.as_ref().and_then(|s| s.last_backup.as_ref());
+        if shown.is_some_and(|last| deleted.contains(&last.snapshot)) {
+            let patch = serde_json::json!({"status": {"lastBackup": null}});
+            match servers
+                .patch_status(
+                    &server.name_any(),
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(&patch),
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(source) => {
+                    return Err(ApplyError::Apply {
+                        kind: "VirtualServer".into(),
+                        name: server.name_any(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
     Ok(deleted)
 }
 
