@@ -807,6 +807,18 @@ async fn deleting_a_partner_under_retain_keeps_client_namespaces_and_servers() {
         }
     })
     .await;
+    eventually("the Running condition says why", WITHIN, || {
+        let api = api.clone();
+        async move {
+            api.get("app").await.unwrap().status.is_some_and(|s| {
+                s.conditions.iter().any(|c| {
+                    c.type_ == "Running"
+                        && c.message.contains("no longer belongs to a partner account")
+                })
+            })
+        }
+    })
+    .await;
     create(&client, &server("newcomer", 64), ns, false)
         .await
         .unwrap();

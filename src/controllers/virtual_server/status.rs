@@ -238,6 +238,11 @@ fn running_condition(input: &StatusInput<'_>) -> Decided {
                 reason::STOPPED,
                 format!("halted while the {by} is suspended"),
             ),
+            None if matches!(input.plan, Err(b) if b.reason == reason::ORPHANED) => Decided::no(
+                RUNNING,
+                reason::STOPPED,
+                "halted: its namespace no longer belongs to a partner account",
+            ),
             None => Decided::no(RUNNING, reason::STOPPED, "stopped as requested"),
         },
         (PowerState::Stopped, other) => {
