@@ -127,6 +127,17 @@ impl Env {
             .await;
     }
 
+    /// Runs `policy` now (its first run) and returns the good backup it made.
+    async fn first_good_backup(&self, policy: &str) -> String {
+        self.run_now(policy, "t").await;
+        let status = self
+            .wait_status(policy, "a good backup", |s| {
+                all_finished(s, 1) && s.backups[0].phase == BackupPhase::Succeeded
+            })
+            .await;
+        status.backups[0].snapshot.clone()
+    }
+
     /// Wakes the controller for the policy (after the clock moved).
     async fn poke(&self, policy: &str) {
         let stamp = format!("{:?}", std::time::Instant::now());
@@ -638,13 +649,7 @@ async fn retention_prunes_beyond_keep_last_and_keeps_the_newest_good_backup() {
 async fn a_backup_restores_as_new_servers_twice_at_once() {
     let env = setup("bp-restore", &["erp"], None).await;
     env.create_policy("nightly", json!({})).await;
-    env.run_now("nightly", "t").await;
-    let status = env
-        .wait_status("nightly", "a good backup", |s| {
-            all_finished(s, 1) && s.backups[0].phase == BackupPhase::Succeeded
-        })
-        .await;
-    let snapshot = status.backups[0].snapshot.clone();
+    let snapshot = env.first_good_backup("nightly").await;
     for name in ["erp-copy-a", "erp-copy-b"] {
         create(
             &env.client,
@@ -721,13 +726,7 @@ async fn deleting_a_delete_policy_keeps_a_backup_a_restore_is_still_reading() {
     let env = setup("bp-reading", &["erp"], None).await;
     env.create_policy("dropped", json!({"deletionPolicy": "Delete"}))
         .await;
-    env.run_now("dropped", "t").await;
-    let status = env
-        .wait_status("dropped", "a good backup", |s| {
-            all_finished(s, 1) && s.backups[0].phase == BackupPhase::Succeeded
-        })
-        .await;
-    let snapshot = status.backups[0].snapshot.clone();
+    let snapshot = env.first_good_backup("dropped").await;
     // A restore that cannot finish yet: its disks are smaller than the
     // volumes it restores, so it keeps reading the backup.
     let mut restore = server("erp-restore", false, Some(&snapshot));
@@ -809,13 +808,7 @@ async fn a_restore_drill_verifies_the_newest_good_backup_and_a_failed_drill_fail
         json!({"verify": {"restoreDrill": {"schedule": drills, "timeoutSeconds": 60}}}),
     )
     .await;
-    env.run_now("nightly", "t").await;
-    let status = env
-        .wait_status("nightly", "a good backup", |s| {
-            all_finished(s, 1) && s.backups[0].phase == BackupPhase::Succeeded
-        })
-        .await;
-    let backup = status.backups[0].snapshot.clone();
+    let backup = env.first_good_backup("nightly").await;
 
     // The drill's slot comes: a temporary server restores the backup,
     // starts, is recorded and removed.
