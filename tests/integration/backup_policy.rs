@@ -127,6 +127,18 @@ impl Env {
             .await;
     }
 
+    /// Deletes `policy` and waits until it is gone (its cleanup done).
+    async fn delete_policy(&self, policy: &str) {
+        self.policies
+            .delete(policy, &DeleteParams::default())
+            .await
+            .unwrap();
+        eventually(&format!("policy {policy} is gone"), WITHIN, || async {
+            self.policies.get_opt(policy).await.unwrap().is_none()
+        })
+        .await;
+    }
+
     /// Runs `policy` now (its first run) and returns the good backup it made.
     async fn first_good_backup(&self, policy: &str) -> String {
         self.run_now(policy, "t").await;
@@ -741,14 +753,7 @@ async fn deleting_a_delete_policy_keeps_a_backup_a_restore_is_still_reading() {
         WITHIN,
     )
     .await;
-    env.policies
-        .delete("dropped", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually("the policy is gone", WITHIN, || async {
-        env.policies.get_opt("dropped").await.unwrap().is_none()
-    })
-    .await;
+    env.delete_policy("dropped").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
         env.snapshots.get_opt(&snapshot).await.unwrap().is_some(),
@@ -787,16 +792,8 @@ async fn deleting_a_delete_policy_completes_when_its_backups_and_server_are_alre
         env.servers.get_opt("erp").await.unwrap().is_none()
     })
     .await;
-    env.policies
-        .delete("dropped", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually(
-        "the policy is gone: nothing already deleted holds its cleanup",
-        WITHIN,
-        || async { env.policies.get_opt("dropped").await.unwrap().is_none() },
-    )
-    .await;
+    // Nothing already deleted holds its cleanup.
+    env.delete_policy("dropped").await;
 }
 
 #[tokio::test]

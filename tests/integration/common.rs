@@ -314,3 +314,15 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The message of the `Ready` condition among `conditions`; panics when
+/// there is none.
+pub fn ready_message(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+) -> String {
+    conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.message.clone())
+        .expect("a Ready condition")
+}

@@ -12,7 +12,7 @@ use partnercloud::kubevirt::{DataVolume, VirtualMachine, VirtualMachineInstance}
 use partnercloud::simulator::Failure;
 use serde_json::{Value, json};
 
-use crate::common::{admin, create, eventually, namespace, operator, wait_ready};
+use crate::common::{admin, create, eventually, namespace, operator, ready_message, wait_ready};
 
 const READY_WITHIN: Duration = Duration::from_secs(60);
 
@@ -333,14 +333,7 @@ async fn retain_keeps_the_disks_and_delete_lets_them_go() {
     again["spec"]["disks"] = json!([{"name": "system", "size": "5Gi"}]);
     create(&client, &again, &ns, false).await.unwrap();
     let refused = wait_ready(&api, "keeper", "False", Some("NameConflict"), READY_WITHIN).await;
-    let message = refused
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap()
-        .message;
+    let message = ready_message(&refused.status.unwrap().conditions);
     assert!(message.contains("kept from an earlier server"), "{message}");
     let still = dvs.get("keeper-system").await.unwrap();
     assert_eq!(still.metadata.uid, kept.metadata.uid);
@@ -603,17 +596,10 @@ async fn a_derived_name_held_by_another_server_is_a_name_conflict_and_nothing_is
         READY_WITHIN,
     )
     .await;
-    let ready = refused
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap();
+    let message = ready_message(&refused.status.unwrap().conditions);
     assert!(
-        ready.message.contains("web-data-x") && ready.message.contains("web"),
-        "{}",
-        ready.message
+        message.contains("web-data-x") && message.contains("web"),
+        "{message}"
     );
     let after = volumes.get("web-data-x").await.unwrap();
     assert_eq!(after.metadata.uid, before.metadata.uid);
