@@ -165,8 +165,8 @@ pub fn power(own: PowerState, tenant: Option<&Tenant>, orphaned: bool) -> Power 
 }
 
 /// What the server asks for, in guest terms: the plan's cores and memory
-/// (template defaults applied) and the sum of its disk sizes, plus what its
-/// existing disks hold beyond them (detached disks still take storage).
+/// (template defaults applied) and the sum of its disk sizes, detached
+/// disks included (they still take storage).
 pub fn requested(plan: &Plan) -> Resources {
     Resources {
         servers: 1,
@@ -175,9 +175,7 @@ pub fn requested(plan: &Plan) -> Resources {
         storage: plan
             .disks
             .iter()
-            .fold(plan.held_beyond_spec_bytes, |sum, d| {
-                sum.saturating_add(d.bytes)
-            }),
+            .fold(plan.detached_bytes, |sum, d| sum.saturating_add(d.bytes)),
     }
 }
 
@@ -357,7 +355,7 @@ spec:
             template: None,
             partner: None,
             client: None,
-            held_beyond_spec_bytes: 0,
+            detached_bytes: 0,
         }
     }
 
@@ -463,9 +461,9 @@ spec:
     #[test]
     fn requested_is_guest_cores_memory_and_the_sum_of_disks() {
         assert_eq!(requested(&plan(2, 4, &[20, 10])), server(2, 4, 30));
-        // Detached disks (or a disk bigger than its spec entry) still count.
+        // Detached disks still count.
         let mut detached = plan(2, 4, &[20]);
-        detached.held_beyond_spec_bytes = 50 * GI;
+        detached.detached_bytes = 50 * GI;
         assert_eq!(requested(&detached), server(2, 4, 70));
     }
 

@@ -52,11 +52,10 @@ pub struct Plan {
     /// Partner and client of the namespace, for labels.
     pub partner: Option<String>,
     pub client: Option<String>,
-    /// Storage the server's existing disks hold beyond what `spec.disks`
-    /// says: disks taken out of the spec (detached, not deleted) and disks
-    /// larger than their spec entry (a name re-added with a smaller size
-    /// gets the existing disk back). It counts against quota all the same.
-    pub held_beyond_spec_bytes: u64,
+    /// Storage the server's detached disks hold: taken out of
+    /// `spec.disks`, they are not deleted, and count against quota all the
+    /// same.
+    pub detached_bytes: u64,
 }
 
 impl Plan {

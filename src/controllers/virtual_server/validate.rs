@@ -154,7 +154,7 @@ pub fn plan(
         _ => None,
     };
 
-    let held_beyond_spec_bytes = held_beyond_spec(server, &disks, observed);
+    let detached_bytes = detached(server, &disks, observed);
     Ok(Plan {
         cores,
         memory_bytes,
@@ -168,7 +168,7 @@ pub fn plan(
         template: source.template.as_ref().map(|t| t.name.clone()),
         partner: observed.namespace_labels.get(labels::PARTNER).cloned(),
         client: observed.namespace_labels.get(labels::CLIENT).cloned(),
-        held_beyond_spec_bytes,
+        detached_bytes,
     })
 }
 
@@ -181,10 +181,11 @@ fn created_bytes(spec: &crate::kubevirt::data_volume::DataVolumeSpec) -> Option<
         .and_then(|q| parse_bytes(q).ok())
 }
 
-/// Bytes the server's existing disks hold beyond `disks` (see
-/// [`Plan::held_beyond_spec_bytes`]). A disk whose size cannot be read
-/// counts as nothing here; its spec entry, if any, still counts.
-fn held_beyond_spec(server: &VirtualServer, disks: &[PlannedDisk], observed: &Observed) -> u64 {
+/// Bytes the server's detached disks hold (see [`Plan::detached_bytes`]):
+/// its existing disks that `disks` no longer names. (A disk it does name
+/// has the size the spec says, or the plan is blocked.) A disk whose size
+/// cannot be read counts as nothing.
+fn detached(server: &VirtualServer, disks: &[PlannedDisk], observed: &Observed) -> u64 {
     let name = server.name_any();
     observed
         .data_volumes
@@ -195,14 +196,12 @@ fn held_beyond_spec(server: &VirtualServer, disks: &[PlannedDisk], observed: &Ob
                 Some("system-disk" | "data-disk")
             )
         })
-        .map(|dv| {
-            let held = created_bytes(&dv.spec).unwrap_or(0);
-            let in_spec = disks
+        .filter(|dv| {
+            !disks
                 .iter()
-                .find(|d| names::disk(&name, &d.spec.name) == dv.name_any())
-                .map_or(0, |d| d.bytes);
-            held.saturating_sub(in_spec)
+                .any(|d| names::disk(&name, &d.spec.name) == dv.name_any())
         })
+        .map(|dv| created_bytes(&dv.spec).unwrap_or(0))
         .fold(0u64, u64::saturating_add)
 }
 
