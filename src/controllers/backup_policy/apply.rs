@@ -11,6 +11,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 
 use super::plan::Writes;
+use crate::api::virtual_server::LastBackup;
 use crate::api::{BackupPolicy, VirtualServer};
 use crate::controllers::apply::{ApplyError, delete_if_present};
 use crate::kubevirt::VirtualMachineSnapshot;
@@ -81,24 +82,34 @@ pub async fn write(
         delete_if_present(&snapshots, name).await?;
     }
     for (name, last) in &last_backups {
-        // A merge patch of this one field: the VirtualServer controller
-        // owns the rest of the status and keeps this field as it finds it.
-        let patch = serde_json::json!({"status": {"lastBackup": last}});
-        match servers
-            .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        set_last_backup(&servers, name, Some(last))
             .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(source) => {
-                return Err(WriteError::Publish {
-                    name: name.clone(),
-                    source,
-                });
-            }
-        }
+            .map_err(|source| WriteError::Publish {
+                name: name.clone(),
+                source,
+            })?;
     }
     Ok(())
+}
+
+/// Sets (or, with `None`, clears) `status.lastBackup` of server `name`. A
+/// merge patch of this one field: the VirtualServer controller owns the
+/// rest of the status and keeps this field as it finds it. A server gone
+/// already needs nothing.
+pub async fn set_last_backup(
+    servers: &Api<VirtualServer>,
+    name: &str,
+    last: Option<&LastBackup>,
+) -> Result<(), kube::Error> {
+    let patch = serde_json::json!({"status": {"lastBackup": last}});
+    match servers
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Creates `object`; one that exists already counts as created.

@@ -81,25 +81,13 @@ pub async fn cleanup(client: &Client, policy: &BackupPolicy) -> Result<Vec<Strin
     for server in &restores {
         let shown = server.status.as_ref().and_then(|s| s.last_backup.as_ref());
         if shown.is_some_and(|last| deleted.contains(&last.snapshot)) {
-            let patch = serde_json::json!({"status": {"lastBackup": null}});
-            match servers
-                .patch_status(
-                    &server.name_any(),
-                    &kube::api::PatchParams::default(),
-                    &kube::api::Patch::Merge(&patch),
-                )
+            super::apply::set_last_backup(&servers, &server.name_any(), None)
                 .await
-            {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(source) => {
-                    return Err(ApplyError::Apply {
-                        kind: "VirtualServer".into(),
-                        name: server.name_any(),
-                        source,
-                    });
-                }
-            }
+                .map_err(|source| ApplyError::Apply {
+                    kind: "VirtualServer".into(),
+                    name: server.name_any(),
+                    source,
+                })?;
         }
     }
     Ok(deleted)
